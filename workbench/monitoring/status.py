@@ -102,9 +102,10 @@ class ModelStatus:
         window = self.window
         span = f"{window.first:%Y-%m-%d %H:%M} to {window.last:%Y-%m-%d %H:%M} UTC" if window.first else "no data"
         drifted = self.drift.drifted_features
+        header = (f"Model {self.model_id} ({self.stage}), window {window.window.describe()}: "
+                  f"{window.predictions} predictions, {window.labelled} labelled, {span}.")
         lines = [
-            f"Model {self.model_id} ({self.stage}), window {window.window.describe()}: {window.predictions} "
-            f"predictions, {window.labelled} labelled, {span}.",
+            header,
             f"Drift: {len(drifted)} of {len(self.drift.features)} features{_listed(drifted)}",
             f"Decay: {self.decay.status}{_listed(self.decay.decayed_metrics)}",
         ]
