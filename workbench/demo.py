@@ -1,0 +1,138 @@
+"""The demo: sample data, a registered model with its baseline, a recorded stream and the monitoring report.
+
+The data are the real rows of the breast cancer data set that scikit-learn ships, turned into a
+reference cohort and an eight-week production stream by ``data_samples/build_samples.py``; from the
+fifth week one imaging site reports scaled texture features (``data_samples/README.md`` has the
+details). Running the demo twice is safe: the model is registered once, predictions are stored once
+by their prediction id, and alerts once per window.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench.config import Settings
+from workbench.errors import NotFoundError
+from workbench.monitoring import Monitor, compute_baseline
+from workbench.registry import ModelRecord
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL_NAME = "breast-cancer-lr"
+DEMO_MODEL_VERSION = "1"
+DEMO_MODEL_ID = f"{DEMO_MODEL_NAME}:{DEMO_MODEL_VERSION}"
+#: The last 600 of the 2,400 predictions fall in the two final weeks, after the shift began.
+DEMO_WINDOW = "last:600"
+CLASSES = (0, 1)
+CATEGORICAL_FEATURES = ("site",)
+NON_FEATURE_COLUMNS = ("prediction_id", "timestamp", "label", "prediction", "proba_0", "proba_1")
+#: Predictions recorded per store transaction, so the progress bar moves.
+CHUNK_SIZE = 200
+
+
+def samples_dir() -> Path:
+    """Return the ``data_samples`` folder of the source tree."""
+    return Path(__file__).resolve().parent.parent / "data_samples"
+
+
+def run_demo(settings: Settings, *, output_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Build the sample data, register the demo model, record the stream and run the monitoring report.
+
+    Returns a dictionary with the model id, the counts recorded, the status summary of the demo window
+    and the paths of the HTML report and its manifest.
+    """
+    from workbench.reports import run_report
+
+    paths = _build_samples(samples_dir())
+    reference = pd.read_csv(paths["reference"])
+    production = pd.read_csv(paths["production"])
+    labels = pd.read_csv(paths["labels"])
+
+    monitor = Monitor(settings=settings)
+    model = _register(monitor, reference)
+    recorded = _record_stream(monitor, production, labels, progress=progress)
+
+    status = monitor.status(model.model_id, DEMO_WINDOW)
+    parameters = {"model_id": model.model_id, "window": DEMO_WINDOW, "store_url": settings.store_url}
+    run = run_report("model_monitoring", parameters, output_dir=output_dir, progress=progress)
+    logger.info("demo report written to %s", run.html_path)
+    return {
+        "model_id": model.model_id,
+        **recorded,
+        "summary": status.summary(),
+        "alert": status.alert,
+        "html_path": str(run.html_path),
+        "manifest_path": str(run.manifest_path),
+    }
+
+
+def _build_samples(folder: Path) -> dict[str, Path]:
+    module = _load_module(folder / "build_samples.py")
+    return module.build_samples(folder)
+
+
+def _load_module(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise NotFoundError(
+            f"The sample data script {str(path)!r} is missing; the demo runs from a clone of the "
+            "workbench repository.",
+            kind="file", key=str(path),
+        )
+    spec = importlib.util.spec_from_file_location("workbench_build_samples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _register(monitor: Monitor, reference: pd.DataFrame) -> ModelRecord:
+    try:
+        existing = monitor.registry.get(DEMO_MODEL_ID)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        logger.info("demo model %s is already registered; reusing it", DEMO_MODEL_ID)
+        return existing
+
+    features = reference.drop(columns=[column for column in NON_FEATURE_COLUMNS if column in reference])
+    baseline = compute_baseline(
+        features,
+        feature_types={column: "categorical" for column in CATEGORICAL_FEATURES},
+        labels=reference["label"],
+        predictions=reference["prediction"],
+        probabilities=reference[["proba_0", "proba_1"]].to_numpy(),
+        classes=CLASSES,
+        reference_sample_size=monitor.settings.reference_sample_size,
+    )
+    return monitor.registry.register(
+        DEMO_MODEL_NAME, DEMO_MODEL_VERSION, stage="production", baseline_statistics=baseline,
+        description="Logistic regression on the Wisconsin diagnostic breast cancer features (demo).",
+    )
+
+
+def _record_stream(monitor: Monitor, production: pd.DataFrame, labels: pd.DataFrame, *,
+                   progress: bool) -> dict[str, int]:
+    features = production.drop(columns=[column for column in NON_FEATURE_COLUMNS if column in production])
+    new = 0
+    bar = tqdm(total=len(production), desc="recording predictions", unit="pred", disable=not progress)
+    with bar:
+        for start in range(0, len(production), CHUNK_SIZE):
+            chunk = slice(start, start + CHUNK_SIZE)
+            new += monitor.record_batch(
+                DEMO_MODEL_ID,
+                features.iloc[chunk],
+                production["prediction"].iloc[chunk],
+                production[["proba_0", "proba_1"]].iloc[chunk].to_numpy(),
+                prediction_ids=production["prediction_id"].iloc[chunk],
+                timestamps=production["timestamp"].iloc[chunk],
+            )
+            bar.update(len(production.iloc[chunk]))
+    written = monitor.record_labels(DEMO_MODEL_ID, labels["prediction_id"], labels["label"],
+                                    timestamps=labels["timestamp"])
+    return {"predictions": len(production), "new_predictions": new, "labels": written}
