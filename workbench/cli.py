@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.store:
             settings = settings.replace(store_url=args.store)
+        _check_enabled(args, settings)
         result = args.handler(args, settings)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_monitoring(commands: Any, common: argparse.ArgumentParser) -> None:
     monitoring = commands.add_parser("monitoring", help="check and record predictions of registered models")
+    monitoring.set_defaults(switch="monitoring_enabled")
     sub = monitoring.add_subparsers(title="monitoring commands", metavar="COMMAND", required=True)
 
     status = sub.add_parser("status", parents=[common], help="drift and decay of one model, or of all")
@@ -351,6 +353,16 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # Helpers -----------------------------------------------------------------------------------------------
+
+def _check_enabled(args: argparse.Namespace, settings: Settings) -> None:
+    from workbench.errors import ConfigError
+
+    switch = getattr(args, "switch", None)
+    if switch and not getattr(settings, switch):
+        variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED"}[switch]
+        raise ConfigError(f"This command is switched off by {variable}=false; set {variable}=true to use it.",
+                          name=variable, value="false")
+
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:

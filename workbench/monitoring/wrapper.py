@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 class MonitoredModel:
     """Wrap a scikit-learn style classifier so that every ``predict`` call is recorded.
 
+    Nothing is recorded while the monitor's settings have monitoring switched off
+    (``MODEL_MONITORING_ENABLED=false``); predictions are still returned.
+
     Parameters
     ----------
     model : object
@@ -43,7 +46,7 @@ class MonitoredModel:
         frame = features[self._feature_names]
         predictions = np.asarray(self.model.predict(frame))
         probabilities = self.model.predict_proba(frame) if hasattr(self.model, "predict_proba") else None
-        self.monitor.record_batch(self.model_id, frame, predictions, probabilities, prediction_ids=prediction_ids)
+        self._record(frame, predictions, probabilities, prediction_ids)
         return predictions
 
     def predict_proba(self, features: pd.DataFrame, *, prediction_ids: list[str] | None = None) -> np.ndarray:
@@ -51,8 +54,22 @@ class MonitoredModel:
         frame = features[self._feature_names]
         probabilities = np.asarray(self.model.predict_proba(frame))
         predictions = np.asarray(self.model.predict(frame))
-        self.monitor.record_batch(self.model_id, frame, predictions, probabilities, prediction_ids=prediction_ids)
+        self._record(frame, predictions, probabilities, prediction_ids)
         return probabilities
 
+    def _record(self, frame: pd.DataFrame, predictions: np.ndarray, probabilities: Any,
+                prediction_ids: list[str] | None) -> None:
+        if not self.monitor.settings.monitoring_enabled:
+            logger.debug("not recording %d predictions of %s: MODEL_MONITORING_ENABLED is false",
+                         len(frame), self.model_id)
+            return
+        self.monitor.record_batch(self.model_id, frame, predictions, probabilities, prediction_ids=prediction_ids)
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
+        # Python calls this only for names the wrapper lacks. copy and pickle probe attributes of an
+        # instance whose __init__ has not run, where delegating to the missing ``model`` would recurse.
+        try:
+            model = self.__dict__["model"]
+        except KeyError:
+            raise AttributeError(name) from None
+        return getattr(model, name)
