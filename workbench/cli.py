@@ -287,6 +287,7 @@ def _add_drift(commands: Any, common: argparse.ArgumentParser) -> None:
     drift.add_argument("reference", type=Path, help="reference CSV or Parquet file")
     drift.add_argument("current", type=Path, help="current CSV or Parquet file")
     drift.add_argument("--categorical", default="", help="comma-separated columns to treat as categorical")
+    drift.add_argument("--exclude", default="", help="comma-separated reference columns to leave out")
     drift.add_argument("--alpha", type=float, default=None, help="significance level after correction "
                        "(default WORKBENCH_DRIFT_ALPHA or 0.05)")
     drift.add_argument("--correction", choices=CORRECTIONS, default=None,
@@ -303,6 +304,9 @@ def _drift(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.tables import read_table
 
     reference, current = read_table(args.reference), read_table(args.current)
+    excluded = _split(args.exclude)
+    _require_columns(reference, excluded, "--exclude")
+    reference = reference.drop(columns=excluded)
     categorical = _split(args.categorical)
     _require_columns(reference, categorical, "--categorical")
     baseline = compute_baseline(reference, feature_types={column: "categorical" for column in categorical},
