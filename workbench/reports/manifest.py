@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from workbench.store.urls import mask_url
+
 REPORT_DIR_VARIABLE = "WORKBENCH_REPORT_DIR"
 FACTS_FILE = "facts.json"
 MANIFEST_FILE = "manifest.json"
@@ -161,14 +163,15 @@ def build_manifest(
         "report": notebook.stem,
         "notebook": str(notebook),
         "kernel_name": kernel_name,
-        "parameters": dict(parameters),
+        "parameters": {name: _mask_secret(value) for name, value in parameters.items()},
         "started_at": _format_utc(started_at),
         "finished_at": _format_utc(finished_at),
         "duration_seconds": round(duration_seconds, 3),
         "status": "failed" if error else "succeeded",
         "error": dict(error) if error else None,
         "versions": package_versions(),
-        **git_state(Path.cwd()),
+        # The commit of the repository that holds the notebook, which is the code the report ran.
+        **git_state(notebook.resolve().parent),
         "data_window": facts.get("data_window"),
         "facts": facts,
         "outputs": {role: path.relative_to(output_dir).as_posix() for role, path in outputs.items()},
@@ -211,6 +214,13 @@ def _to_json_value_or_repr(value: Any) -> Any:
         return to_json_value(value)
     except TypeError:
         return repr(value)
+
+
+def _mask_secret(value: Any) -> Any:
+    """Mask the password of a URL-valued parameter, such as a store URL."""
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
 
 
 def _format_utc(moment: datetime) -> str:
