@@ -53,8 +53,8 @@ class Settings:
         Fewest labelled predictions a window needs for a decay verdict (``WORKBENCH_MIN_LABELS``,
         default 30).
     monitoring_enabled, ab_testing_enabled, multi_modality_enabled : bool
-        Feature switches, also read from ``MODEL_MONITORING_ENABLED``, ``AB_TESTING_ENABLED`` and
-        ``MULTI_MODALITY_ENABLED``.
+        Feature switches, read from ``MODEL_MONITORING_ENABLED``, ``AB_TESTING_ENABLED`` and
+        ``MULTI_MODALITY_ENABLED`` (default true).
     """
 
     data_dir: Path
@@ -112,7 +112,7 @@ def load_settings(
     data_dir = Path(values.get("WORKBENCH_DATA_DIR", ".workbench")).expanduser()
     store_url = values.get("WORKBENCH_STORE_URL") or f"sqlite:///{(data_dir / 'workbench.db').as_posix()}"
 
-    correction = values.get("WORKBENCH_DRIFT_CORRECTION", "bh").strip().lower()
+    correction = values.get("WORKBENCH_DRIFT_CORRECTION", "").strip().lower() or "bh"
     if correction not in CORRECTIONS:
         raise ConfigError(
             f"WORKBENCH_DRIFT_CORRECTION={correction!r} is invalid; use one of {', '.join(CORRECTIONS)}.",

@@ -108,7 +108,8 @@ class NotebookExecutionError(ReportError):
     Attributes
     ----------
     cell_index : int or None
-        Zero-based index of the failing cell among all cells of the executed notebook.
+        Zero-based index of the failing cell in the input notebook, not counting the cells that papermill
+        adds to the executed one. None when the cell that papermill injected failed.
     cell_source : str
         First line of the failing cell's source.
     output_path : str

@@ -18,6 +18,7 @@ import pandas as pd
 
 from workbench.errors import NotFoundError, ValidationError
 from workbench.monitoring.baseline import BaselineStatistics
+from workbench.monitoring.metrics import plain_classes
 from workbench.store.base import Store
 from workbench.timeutil import utc_now
 
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("staging", "production", "archived")
 
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Matched with fullmatch, because "$" would also accept a trailing newline.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class Registry:
         """
         version = str(version)
         for label, value in (("name", name), ("version", version)):
-            if not _NAME_PATTERN.match(value):
+            if not _NAME_PATTERN.fullmatch(value):
                 raise ValidationError(
                     f"Model {label} {value!r} is invalid; use letters, digits, '.', '_' or '-' "
                     "(at most 128 characters, starting with a letter or digit).",
@@ -150,7 +152,8 @@ class Registry:
             stage=stage,
             metrics=dict(metrics if metrics is not None else (baseline_statistics.metrics if baseline_statistics else {})),
             baseline=baseline_statistics,
-            classes=tuple(classes if classes is not None else (baseline_statistics.classes if baseline_statistics else ())),
+            classes=plain_classes(classes if classes is not None
+                                  else (baseline_statistics.classes if baseline_statistics else ())),
             description=description,
             created_at=now,
             updated_at=now,

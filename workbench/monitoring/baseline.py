@@ -369,7 +369,7 @@ def _reference_metrics(
     probabilities: Any,
     classes: Sequence[Any] | None,
 ) -> tuple[dict[str, float | None], tuple[Any, ...]]:
-    from workbench.monitoring.metrics import classification_metrics, infer_classes
+    from workbench.monitoring.metrics import classification_metrics, infer_classes, plain_classes
 
     if (labels is None) != (predictions is None):
         raise ValidationError(
@@ -377,7 +377,7 @@ def _reference_metrics(
             field="labels" if labels is None else "predictions", value=None,
         )
     if labels is None:
-        return {}, tuple(classes or ())
+        return {}, () if classes is None else plain_classes(classes)
 
     n_rows = reference.shape[0]
     for name, values in (("labels", labels), ("predictions", predictions)):
@@ -386,7 +386,7 @@ def _reference_metrics(
                 f"{name} has {len(values)} values but the reference has {n_rows} rows; pass one per row.",
                 field=name, value=len(values),
             )
-    class_tuple = tuple(classes) if classes is not None else infer_classes(labels, predictions)
+    class_tuple = plain_classes(classes) if classes is not None else infer_classes(labels, predictions)
     proba = None if probabilities is None else np.asarray(probabilities, dtype="float64")
     metrics = classification_metrics(np.asarray(labels), np.asarray(predictions), proba, class_tuple)
     return metrics, class_tuple

@@ -91,10 +91,17 @@ def category_key(value: Any) -> str:
 
 
 def category_counts(series: pd.Series) -> dict[str, int]:
-    """Count the non-missing values of ``series`` by canonical category key."""
+    """Count the non-missing values of ``series`` by canonical category key.
+
+    Only values that occur are counted. An unused category of a pandas ``category`` column, which
+    ``value_counts`` lists with count 0, is left out, because an all-zero column of the contingency
+    table has no expected frequency and makes the chi-square test fail.
+    """
     values = series[series.notna()]
     counts: dict[str, int] = {}
     for value, count in values.value_counts(sort=False, dropna=True).items():
+        if count == 0:
+            continue
         key = category_key(value)
         counts[key] = counts.get(key, 0) + int(count)
     return counts

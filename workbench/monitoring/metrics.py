@@ -27,6 +27,14 @@ def infer_classes(*arrays: Any) -> tuple[Any, ...]:
     return tuple(sorted(values, key=lambda value: (str(type(value)), value)))
 
 
+def plain_classes(classes: Sequence[Any] | np.ndarray) -> tuple[Any, ...]:
+    """Return ``classes`` in their order as a tuple of plain Python values.
+
+    A scikit-learn ``classes_`` array contains NumPy scalars, which the JSON store cannot encode.
+    """
+    return tuple(_plain(value) for value in classes)
+
+
 def classification_metrics(
     labels: np.ndarray,
     predictions: np.ndarray,

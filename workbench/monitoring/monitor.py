@@ -62,7 +62,8 @@ class Monitor:
     ) -> str:
         """Record one prediction, and its label if known; return its prediction id.
 
-        A prediction id that is already stored is not stored again.
+        A prediction id that is already stored is not stored again. A label of None, NaN or
+        ``pd.NA`` means the label is not known yet.
 
         Raises
         ------
@@ -76,7 +77,9 @@ class Monitor:
             model_id, model.baseline, model.classes, features, prediction, probability,
             prediction_id=prediction_id, timestamp=timestamp,
         )
-        label_rows = [] if label is None else [self._label_row(model, row["prediction_id"], label, row["timestamp"])]
+        label_rows = []
+        if not _is_missing(label):
+            label_rows.append(self._label_row(model, row["prediction_id"], label, row["timestamp"]))
 
         self.store.insert_predictions([row])
         if label_rows:
@@ -204,8 +207,9 @@ class Monitor:
         """Return drift and decay per consecutive period, such as each week of the stream.
 
         Each row is one period of length ``every`` (a pandas offset such as ``"1D"`` or ``"7D"``) with
-        the prediction and label counts, the number of drifted features and each metric. No alert is
-        stored.
+        the prediction and label counts, the number of drifted features and each metric. Periods start
+        at multiples of ``every`` since the Unix epoch, and a period without predictions has no row.
+        No alert is stored.
         """
         model = self._monitored_model(model_id)
         frame = self.load_window(model_id, window)

@@ -52,8 +52,12 @@ class WindowSummary:
 
     @property
     def key(self) -> str:
-        """Identity of the window for alerts: a repeated check of unchanged data gives the same key."""
-        if self.window.last is None:
+        """Identity of the window for alerts: a repeated check of unchanged data gives the same key.
+
+        A closed time range is its own key. Any other window moves as predictions arrive, so its key
+        adds the newest prediction id read.
+        """
+        if self.window.last is None and self.window.end is not None:
             return self.window.describe()
         return f"{self.window.describe()} ending {self.last_prediction_id}"
 

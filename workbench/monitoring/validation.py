@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from workbench.errors import ValidationError
 from workbench.monitoring.baseline import BaselineStatistics
@@ -69,7 +70,7 @@ def check_prediction_id(prediction_id: Any, where: str = "") -> str:
 def check_features(baseline: BaselineStatistics, features: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     """Check feature names and types against the baseline and return JSON-ready values.
 
-    Missing values (None or NaN) are stored as None.
+    Missing values (None, NaN or ``pd.NA``) are stored as None.
     """
     if not isinstance(features, Mapping):
         raise ValidationError(
@@ -95,7 +96,7 @@ def check_features(baseline: BaselineStatistics, features: Mapping[str, Any], wh
 
 
 def _check_feature_value(name: str, kind: str, value: Any, where: str) -> Any:
-    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+    if _is_missing(value):
         return None
     if isinstance(value, np.generic):
         value = value.item()
@@ -125,8 +126,8 @@ def check_class(value: Any, classes: Sequence[Any], field: str, where: str = "")
     """Return ``value`` as a plain Python value, checking it is one of ``classes`` when they are known."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise ValidationError(f"{where}{field} is missing; send the predicted class.", field=field, value=value)
+    if _is_missing(value):
+        raise ValidationError(f"{where}{field} is missing; send a class label.", field=field, value=value)
     if classes and value not in classes:
         raise ValidationError(
             f"{where}{field}={value!r} is not one of the model's classes {list(classes)}; send one of them.",
@@ -185,3 +186,8 @@ def check_probability(
             field="probability", value=values.tolist(),
         )
     return values.tolist()
+
+
+def _is_missing(value: Any) -> bool:
+    """Return whether ``value`` is None, NaN or pandas' ``pd.NA``, all of which mean "not known"."""
+    return value is None or value is pd.NA or (isinstance(value, float | np.floating) and math.isnan(value))

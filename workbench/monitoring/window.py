@@ -48,7 +48,11 @@ class Window:
 
     @classmethod
     def parse(cls, text: str | Window | None) -> Window:
-        """Read ``"last:N"``, ``"N"``, ``"all"`` or an ISO 8601 interval ``"START/END"``."""
+        """Read ``"last:N"``, ``"N"``, ``"all"`` or an ISO 8601 interval ``"START/END"``.
+
+        Either side of the interval may be empty for an open range, and ``" last:N"`` after the
+        interval keeps the last N predictions within it, which is the form :meth:`describe` writes.
+        """
         if text is None:
             return cls()
         if isinstance(text, Window):
@@ -57,16 +61,15 @@ class Window:
         if value.lower() == "all":
             return cls(last=None)
         if "/" in value:
-            start, _, end = value.partition("/")
-            return cls.between(start.strip(), end.strip())
-        number = value.removeprefix("last:").strip()
-        if number.isdigit():
-            return cls(last=int(number))
-        raise ValidationError(
-            f"Window {text!r} is invalid; use last:N (such as last:500), all, or START/END in ISO 8601 "
-            "UTC (such as 2026-09-07T00:00Z/2026-09-14T00:00Z).",
-            field="window", value=text,
-        )
+            interval, _, size = value.partition(" last:")
+            start, _, end = interval.partition("/")
+            start, end = start.strip(), end.strip()
+            last = _parse_size(size, text) if size else None
+            if start or end:
+                return cls(last=last, start=start or None, end=end or None)
+        else:
+            return cls(last=_parse_size(value.removeprefix("last:"), text))
+        raise _invalid(text)
 
     def describe(self) -> str:
         """Return the window in the form :meth:`parse` reads."""
@@ -84,3 +87,18 @@ class Window:
             "start": None if self.start is None else self.start.isoformat(),
             "end": None if self.end is None else self.end.isoformat(),
         }
+
+
+def _parse_size(number: str, text: str) -> int:
+    number = number.strip()
+    if not number.isdigit():
+        raise _invalid(text)
+    return int(number)
+
+
+def _invalid(text: str) -> ValidationError:
+    return ValidationError(
+        f"Window {text!r} is invalid; use last:N (such as last:500), all, or START/END in ISO 8601 "
+        "UTC (such as 2026-09-07T00:00Z/2026-09-14T00:00Z).",
+        field="window", value=text,
+    )

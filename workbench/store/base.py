@@ -17,6 +17,8 @@ from typing import Any, Self
 
 import pandas as pd
 
+from workbench.errors import ValidationError
+
 #: Columns of the DataFrame that :meth:`Store.fetch_predictions` returns, in order.
 PREDICTION_COLUMNS = (
     "prediction_id",
@@ -28,6 +30,38 @@ PREDICTION_COLUMNS = (
     "label",
     "label_timestamp",
 )
+
+#: Fields that each row given to :meth:`Store.insert_predictions` must have, none of them None.
+PREDICTION_FIELDS = ("prediction_id", "model_id", "timestamp", "features", "prediction")
+
+#: Fields that each row given to :meth:`Store.insert_labels` must have, none of them None.
+LABEL_FIELDS = ("prediction_id", "model_id", "label", "timestamp")
+
+#: Fields that an alert given to :meth:`Store.insert_alert` must have, none of them None.
+ALERT_FIELDS = ("alert_id", "model_id", "window_key", "kind", "created_at")
+
+
+def check_rows(rows: Sequence[dict[str, Any]], fields: Sequence[str], time_field: str) -> None:
+    """Raise ValidationError unless every row has every field in ``fields`` and an aware ``time_field``.
+
+    Backends call this before they write, so that a batch with one bad row stores nothing. Without
+    it a database may skip the bad row and store the others (SQLite's ``INSERT OR IGNORE`` skips a
+    NOT NULL violation) or store a null key. The message names the row and the field.
+    """
+    for index, row in enumerate(rows):
+        absent = [name for name in fields if row.get(name) is None]
+        if absent:
+            raise ValidationError(
+                f"Row {index} has no value for {absent}; every row needs {list(fields)}. Nothing was stored.",
+                field=absent[0], value=index,
+            )
+        timestamp = row[time_field]
+        if not isinstance(timestamp, datetime) or timestamp.utcoffset() is None:
+            raise ValidationError(
+                f"Row {index} has {time_field}={timestamp!r}; give an aware datetime, such as one in UTC. "
+                "Nothing was stored.",
+                field=time_field, value=timestamp,
+            )
 
 
 class Store(ABC):
@@ -71,6 +105,8 @@ class Store(ABC):
         Each row has ``prediction_id``, ``model_id``, ``timestamp`` (aware UTC datetime), ``features``
         (dict), ``prediction`` and ``probability`` (list of floats or None). A row whose
         ``prediction_id`` is already stored is skipped, so a redelivered prediction is stored once.
+        Raises :class:`~workbench.errors.ValidationError`, and stores nothing, if a row lacks a
+        field of :data:`PREDICTION_FIELDS`.
         """
 
     @abstractmethod
@@ -79,6 +115,7 @@ class Store(ABC):
 
         Each row has ``prediction_id``, ``model_id``, ``label`` and ``timestamp``. A label may arrive
         before its prediction. A second label for the same prediction id replaces the first.
+        Raises :class:`~workbench.errors.ValidationError`, and stores nothing, if a row lacks a field.
         """
 
     @abstractmethod

@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConflictError, NotFoundError, StoreError
-from workbench.store.base import PREDICTION_COLUMNS, Store
+from workbench.store.base import (
+    ALERT_FIELDS,
+    LABEL_FIELDS,
+    PREDICTION_COLUMNS,
+    PREDICTION_FIELDS,
+    Store,
+    check_rows,
+)
 from workbench.timeutil import from_micros, to_micros
 
 logger = logging.getLogger(__name__)
@@ -130,6 +137,7 @@ class SQLiteStore(Store):
     # Predictions and labels --------------------------------------------------------------------------
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> int:
+        check_rows(rows, PREDICTION_FIELDS, "timestamp")
         values = [
             (
                 row["prediction_id"],
@@ -151,6 +159,7 @@ class SQLiteStore(Store):
             return conn.total_changes - before
 
     def insert_labels(self, rows: Sequence[dict[str, Any]]) -> int:
+        check_rows(rows, LABEL_FIELDS, "timestamp")
         values = [
             (row["prediction_id"], row["model_id"], json.dumps(row["label"]), to_micros(row["timestamp"]))
             for row in rows
@@ -199,6 +208,7 @@ class SQLiteStore(Store):
     # Alerts ------------------------------------------------------------------------------------------
 
     def insert_alert(self, alert: dict[str, Any]) -> bool:
+        check_rows([alert], ALERT_FIELDS, "created_at")
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO alerts (alert_id, model_id, window_key, kind, created_ts, record) "
@@ -281,14 +291,15 @@ def _prediction_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
             "features": [loads(row[3]) for row in rows],
             "prediction": [loads(row[4]) for row in rows],
             "probability": [None if row[5] is None else loads(row[5]) for row in rows],
-            "label": [None if row[6] is None else loads(row[6]) for row in rows],
+            # dtype=object keeps None for a missing label and the labels' own types, where pandas would
+            # otherwise turn [0, None, 1] into floats with NaN.
+            "label": pd.Series([None if row[6] is None else loads(row[6]) for row in rows], dtype=object),
             "label_timestamp": pd.to_datetime(
                 pd.array([row[7] for row in rows], dtype="Int64"), unit="us", utc=True
             ),
         },
         columns=list(PREDICTION_COLUMNS),
     )
-    frame["label"] = frame["label"].astype(object)
     return frame
 
 
