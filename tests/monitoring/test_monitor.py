@@ -353,14 +353,22 @@ def test_history_one_row_per_period(monitor, model_id, t0) -> None:
     assert history["labelled"].tolist() == [40, 40, 40]
 
 
-def test_history_skips_empty_period(monitor, model_id, t0) -> None:
+def test_history_keeps_empty_period(monitor, model_id, t0) -> None:
     _record_stream(monitor, model_id, _stream(10), t0, prefix="first")
     _record_stream(monitor, model_id, _stream(10), t0 + timedelta(days=2), prefix="third")
 
     history = monitor.history(model_id, every="1D")
 
     midnight = pd.Timestamp(t0).floor("1D")
-    assert history["period_start"].tolist() == [midnight, midnight + pd.Timedelta(days=2)]
+    assert history["period_start"].tolist() == [midnight + pd.Timedelta(days=day) for day in range(3)]
+    assert history["predictions"].tolist() == [10, 0, 10]
+    assert history["drifted_features"].isna().tolist() == [False, True, False]
+
+
+def test_history_of_empty_model(monitor, model_id) -> None:
+    history = monitor.history(model_id, every="1D")
+
+    assert history.empty
 
 
 def test_history_stores_no_alert(monitor, model_id, t0) -> None:

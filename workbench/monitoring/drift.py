@@ -34,6 +34,21 @@ INSUFFICIENT_DATA = "insufficient_data"
 #: few values to tell".
 DEFAULT_MIN_SAMPLES = 30
 
+# Columns shown in a notebook, with their headers; to_frame() has them all.
+_DISPLAY_COLUMNS = {
+    "kind": "kind",
+    "status": "status",
+    "drift": "drift",
+    "test": "test",
+    "statistic": "statistic",
+    "pvalue_adjusted": "adjusted p",
+    "effect_size": "effect size",
+    "missing_share_current": "missing share",
+    "missing_drift": "missing drift",
+    "unseen_categories": "unseen categories",
+    "reason": "reason",
+}
+
 _STATSMODELS_METHOD = {"bh": "fdr_bh", "bonferroni": "bonferroni"}
 
 
@@ -167,7 +182,9 @@ class DriftReport:
     def _repr_html_(self) -> str:
         caption = (f"Drift: {len(self.drifted_features)} of {len(self.features)} features drifted "
                    f"(alpha {self.alpha}, correction {self.correction})")
-        styled = self.to_frame().style.format(precision=4, na_rep="–").set_caption(html.escape(caption))
+        frame = self.to_frame()[list(_DISPLAY_COLUMNS)].rename(columns=_DISPLAY_COLUMNS)
+        frame["unseen categories"] = frame["unseen categories"].map(", ".join)
+        styled = frame.style.format(precision=4, na_rep="–").set_caption(html.escape(caption))
         return styled.apply(_highlight_drift, axis=1).to_html()
 
 

@@ -207,20 +207,28 @@ class Monitor:
         """Return drift and decay per consecutive period, such as each week of the stream.
 
         Each row is one period of length ``every`` (a pandas offset such as ``"1D"`` or ``"7D"``) with
-        the prediction and label counts, the number of drifted features and each metric. Periods start
-        at multiples of ``every`` since the Unix epoch, and a period without predictions has no row.
-        No alert is stored.
+        the prediction and label counts, the number of drifted features and each metric. The first
+        period starts at midnight UTC of the day of the window's first prediction. A period without
+        predictions has a row with zero counts and no drift count. No alert is stored.
         """
         model = self._monitored_model(model_id)
         frame = self.load_window(model_id, window)
+        columns = ["period_start", "predictions", "labelled", "drifted_features", "decay_status"]
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+
+        grouper = pd.Grouper(key="timestamp", freq=every, origin="start_day")
         rows = []
-        for period_start, period in frame.groupby(frame["timestamp"].dt.floor(every), sort=True):
-            drift = detect_drift(model.baseline, period[model.baseline.feature_names],
-                                 alpha=self.settings.drift_alpha, correction=self.settings.drift_correction,
-                                 min_samples=self.settings.min_samples)
+        for period_start, period in frame.groupby(grouper, sort=True):
             decay = self._decay(model, period)
+            drifted = None
+            if len(period):
+                drift = detect_drift(model.baseline, period[model.baseline.feature_names],
+                                     alpha=self.settings.drift_alpha, correction=self.settings.drift_correction,
+                                     min_samples=self.settings.min_samples)
+                drifted = len(drift.drifted_features)
             row = {"period_start": period_start, "predictions": len(period), "labelled": decay.labelled,
-                   "drifted_features": len(drift.drifted_features), "decay_status": decay.status}
+                   "drifted_features": drifted, "decay_status": decay.status}
             row.update({item.metric: item.current for item in decay.metrics})
             rows.append(row)
         return pd.DataFrame(rows)

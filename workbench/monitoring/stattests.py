@@ -10,6 +10,7 @@ against scipy 1.17 in ``tests/monitoring/test_stattests.py``).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,8 +93,13 @@ def ks_2samp_sorted(reference_sorted: np.ndarray, current: np.ndarray, method: s
                               field="current" if n2 == 0 else "reference", value=0)
 
     if method == "exact" or (method == "auto" and max(n1, n2) <= KS_EXACT_MAX_N):
-        result = stats.ks_2samp(reference_sorted, current, method="exact")
-        return StatTestResult(float(result.statistic), float(result.pvalue), "exact")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = stats.ks_2samp(reference_sorted, current, method="exact")
+        # scipy falls back to the asymptotic p-value, with a RuntimeWarning, when the exact one fails.
+        fell_back = any(issubclass(item.category, RuntimeWarning) and "asymp" in str(item.message)
+                        for item in caught)
+        return StatTestResult(float(result.statistic), float(result.pvalue), "asymp" if fell_back else "exact")
 
     current_sorted = np.sort(current)
     # The difference of the two distribution functions is evaluated at every pooled value; the

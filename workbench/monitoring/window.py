@@ -68,7 +68,7 @@ class Window:
             if start or end:
                 return cls(last=last, start=start or None, end=end or None)
         else:
-            return cls(last=_parse_size(value.removeprefix("last:"), text))
+            return cls(last=_parse_size(_strip_last_prefix(value), text))
         raise _invalid(text)
 
     def describe(self) -> str:
@@ -102,3 +102,8 @@ def _invalid(text: str) -> ValidationError:
         "UTC (such as 2026-09-07T00:00Z/2026-09-14T00:00Z).",
         field="window", value=text,
     )
+
+
+def _strip_last_prefix(value: str) -> str:
+    """Remove a leading ``last:`` in any letter case."""
+    return value[len("last:"):] if value.lower().startswith("last:") else value
