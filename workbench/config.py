@@ -35,6 +35,10 @@ class Settings:
         ``./.workbench``).
     store_url : str
         Store location (``WORKBENCH_STORE_URL``, default ``sqlite:///<data_dir>/workbench.db``).
+    queue_url : str
+        Message queue (``WORKBENCH_QUEUE_URL``, default ``local:///<data_dir>/queue``). Without it,
+        ``MESSAGE_QUEUE_TYPE`` (``rabbitmq`` or ``kafka``) with ``RABBITMQ_HOST``, ``RABBITMQ_PORT``
+        or ``KAFKA_BOOTSTRAP_SERVERS`` builds the URL as the earlier service's ``.env`` describes it.
     drift_alpha : float
         Significance level of the drift tests after multiple-testing correction
         (``WORKBENCH_DRIFT_ALPHA``, default 0.05).
@@ -59,6 +63,7 @@ class Settings:
 
     data_dir: Path
     store_url: str
+    queue_url: str = "local:///.workbench/queue"
     drift_alpha: float = 0.05
     drift_correction: str = "bh"
     min_samples: int = 30
@@ -80,6 +85,7 @@ class Settings:
         values = asdict(self)
         values["data_dir"] = str(self.data_dir)
         values["store_url"] = mask_url(self.store_url)
+        values["queue_url"] = mask_url(self.queue_url)
         return values
 
 
@@ -123,6 +129,7 @@ def load_settings(
     return Settings(
         data_dir=data_dir,
         store_url=store_url,
+        queue_url=_queue_url(values, data_dir),
         drift_alpha=_read_float(values, "WORKBENCH_DRIFT_ALPHA", 0.05, low=0.0, high=1.0),
         drift_correction=correction,
         min_samples=_read_int(values, "WORKBENCH_MIN_SAMPLES", 30, low=2),
@@ -133,6 +140,25 @@ def load_settings(
         ab_testing_enabled=_read_bool(values, "AB_TESTING_ENABLED", True),
         multi_modality_enabled=_read_bool(values, "MULTI_MODALITY_ENABLED", True),
     )
+
+
+def _queue_url(values: Mapping[str, str], data_dir: Path) -> str:
+    """Return WORKBENCH_QUEUE_URL, or the URL the earlier service's MESSAGE_QUEUE_TYPE settings describe."""
+    url = (values.get("WORKBENCH_QUEUE_URL") or "").strip()
+    if url:
+        return url
+    kind = (values.get("MESSAGE_QUEUE_TYPE") or "").strip().lower()
+    if kind in ("", "local"):
+        return f"local:///{(data_dir / 'queue').as_posix()}"
+    if kind == "rabbitmq":
+        host = values.get("RABBITMQ_HOST") or "localhost"
+        port = values.get("RABBITMQ_PORT") or "5672"
+        return f"amqp://guest:guest@{host}:{port}/"
+    if kind == "kafka":
+        servers = values.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092"
+        return f"kafka://{servers}"
+    raise ConfigError(f"MESSAGE_QUEUE_TYPE={kind!r} is invalid; use local, rabbitmq or kafka, or set "
+                      "WORKBENCH_QUEUE_URL.", name="MESSAGE_QUEUE_TYPE", value=kind)
 
 
 def _read_float(values: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:

@@ -72,6 +72,27 @@ class StoreError(WorkbenchError):
     """The store failed: it could not be opened, read or written."""
 
 
+class MessagingError(WorkbenchError):
+    """A message broker failed or could not be reached."""
+
+
+class PublishError(MessagingError):
+    """A message was not confirmed by the broker, so it must be treated as not sent.
+
+    Attributes
+    ----------
+    topic : str
+        The topic the message was sent to.
+    message_id : str or None
+        The envelope's id, when there was one.
+    """
+
+    def __init__(self, message: str, *, topic: str, message_id: str | None = None) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.message_id = message_id
+
+
 class BaselineError(ValidationError):
     """Baseline statistics could not be computed for one or more columns."""
 
