@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(commands, common)
     _add_drift(commands, common)
     _add_report(commands, common)
+    _add_messaging(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="build the sample data, record a stream and "
                                "run the monitoring report")
@@ -324,6 +325,100 @@ def _drift(args: argparse.Namespace, settings: Settings) -> int:
           f"(alpha {report.alpha}, correction {report.correction}).")
     if report.ignored_columns:
         print(f"Ignored columns not in the reference: {', '.join(report.ignored_columns)}")
+    return 0
+
+
+# Messaging and ingestion -------------------------------------------------------------------------------
+
+def _add_messaging(commands: Any, common: argparse.ArgumentParser) -> None:
+    messaging = commands.add_parser("messaging", help="publish messages and see the queue's state")
+    sub = messaging.add_subparsers(title="messaging commands", metavar="COMMAND", required=True)
+
+    publish = sub.add_parser("publish", parents=[common], help="publish one message and wait for the broker")
+    publish.add_argument("topic", help="topic name, such as predictions")
+    publish.add_argument("payload", help="JSON object of the message payload, or @FILE")
+    publish.add_argument("--type", default=None, help="message type (default: prediction on the predictions "
+                         "topic, message elsewhere)")
+    publish.add_argument("--key", help="partition or routing key")
+    publish.set_defaults(handler=_messaging_publish)
+
+    status = sub.add_parser("status", parents=[common], help="connection state and queue depth or lag")
+    status.set_defaults(handler=_messaging_status)
+
+    consume = commands.add_parser("consume", help="run a long-lived consumer")
+    consume_sub = consume.add_subparsers(title="consumers", metavar="CONSUMER", required=True)
+    predictions = consume_sub.add_parser("predictions", parents=[common],
+                                         help="record prediction and label events through the monitor")
+    predictions.add_argument("--topic", default="predictions", help="topic to read (default predictions)")
+    predictions.add_argument("--group", default="workbench-ingest", help="consumer group (default workbench-ingest)")
+    predictions.add_argument("--alerts-topic", default="alerts",
+                             help="topic that new alerts are published on (default alerts); '' publishes none")
+    predictions.add_argument("--check-every", type=int, default=500,
+                             help="recorded predictions of a model between drift and decay checks (default 500)")
+    predictions.add_argument("--window", default="last:1000", help="window each check reads (default last:1000)")
+    predictions.add_argument("--max-messages", type=int, help="stop after this many messages")
+    predictions.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a message")
+    predictions.set_defaults(handler=_consume_predictions, switch="monitoring_enabled")
+
+
+def _messaging_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.messaging import Message, open_queue
+
+    payload = _json_argument(args.payload, "payload")
+    if not isinstance(payload, dict):
+        from workbench.errors import ValidationError
+
+        raise ValidationError("The payload must be a JSON object, such as '{\"model_id\": \"m:1\"}'.",
+                              field="payload", value=type(payload).__name__)
+    kind = args.type or ("prediction" if args.topic == "predictions" else "message")
+    message = Message(payload, type=kind, key=args.key)
+    with open_queue(settings.queue_url) as queue:
+        queue.publish(args.topic, message)
+    _emit(args, {"topic": args.topic, "message_id": message.message_id, "type": kind, "confirmed": True},
+          f"published message {message.message_id} to {args.topic}")
+    return 0
+
+
+def _messaging_status(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.messaging import open_queue
+
+    with open_queue(settings.queue_url) as queue:
+        status = queue.status()
+    if args.json:
+        _print_json(status.to_dict())
+    else:
+        print(f"{status.backend} at {status.url}: {'connected' if status.connected else 'not connected'}")
+        if status.detail:
+            print(status.detail)
+        for name, depth in sorted(status.depth.items()):
+            print(f"  {name}: {depth}")
+    return 0 if status.connected else 1
+
+
+def _consume_predictions(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from workbench.messaging import open_queue
+    from workbench.monitoring import Monitor
+    from workbench.monitoring.ingest import IngestOptions, PredictionConsumer
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        logger.info("received %s; finishing the current message", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    options = IngestOptions(topic=args.topic, group=args.group, alerts_topic=args.alerts_topic or None,
+                            check_every=args.check_every, window=args.window)
+    with open_queue(settings.queue_url) as queue:
+        consumer = PredictionConsumer(queue, Monitor(settings=settings), options)
+        result = consumer.run(stop=stop, max_messages=args.max_messages, idle_timeout=args.idle_timeout)
+    _emit(args, {**result.to_dict(), "labels": consumer.labels, "recorded": dict(consumer.recorded)},
+          f"consumed {args.topic}: {result.handled} handled, {result.dead_lettered} dead-lettered, "
+          f"{result.retried} retried")
     return 0
 
 

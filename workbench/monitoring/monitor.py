@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,12 +39,17 @@ class Monitor:
         Where predictions, labels and alerts live; by default the store at ``settings.store_url``.
     settings : Settings, optional
         Thresholds and the store URL; by default :func:`~workbench.config.load_settings`.
+    alert_sinks : sequence of callables, optional
+        Called with each newly stored alert (a dict), for example to publish it on a queue. A sink that
+        raises is logged at ERROR and does not stop the check, because the alert is already stored.
     """
 
-    def __init__(self, store: Store | None = None, settings: Settings | None = None) -> None:
+    def __init__(self, store: Store | None = None, settings: Settings | None = None,
+                 alert_sinks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
         self.settings = settings or load_settings()
         self.store = store or open_store(self.settings.store_url)
         self.registry = Registry(self.store)
+        self.alert_sinks = list(alert_sinks)
         logger.debug("monitor uses store %s", mask_url(self.store.url))
 
     # Recording ---------------------------------------------------------------------------------------
@@ -272,6 +277,10 @@ class Monitor:
         value = validation.check_class(label, model.classes, "label", where)
         return {"prediction_id": prediction_id, "model_id": model.model_id, "label": value, "timestamp": timestamp}
 
+    def _send_to_sinks(self, alert: dict[str, Any]) -> None:
+        for sink in self.alert_sinks:
+            _send_alert(sink, alert)
+
     def _decay(self, model: ModelRecord, frame: pd.DataFrame) -> DecayReport:
         labelled = frame[frame["label"].notna()]
         probabilities = None
@@ -311,8 +320,16 @@ class Monitor:
             }
             if self.store.insert_alert(alert):
                 logger.warning("%s alert for model %s, window %s: %s", kind, model.model_id, summary.key, message)
+                self._send_to_sinks(alert)
             alerts.append(alert)
         return alerts
+
+
+def _send_alert(sink: Callable[[dict[str, Any]], None], alert: dict[str, Any]) -> None:
+    try:
+        sink(alert)
+    except Exception:  # the alert is stored; a failing sink must not stop monitoring
+        logger.exception("alert sink %r failed for alert %s of model %s", sink, alert["alert_id"], alert["model_id"])
 
 
 def _as_list(values: Any, count: int, name: str) -> list[Any]:
