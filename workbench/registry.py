@@ -12,15 +12,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.errors import NotFoundError, ValidationError
-from workbench.monitoring.baseline import BaselineStatistics
-from workbench.monitoring.metrics import plain_classes
 from workbench.store.base import Store
 from workbench.timeutil import utc_now
+
+# workbench.monitoring imports this module, so its names are imported where they are used.
+if TYPE_CHECKING:
+    from workbench.monitoring.baseline import BaselineStatistics
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class ModelRecord:
     @classmethod
     def from_store(cls, record: Mapping[str, Any]) -> ModelRecord:
         """Build a record from the dictionary the store keeps."""
+        from workbench.monitoring.baseline import BaselineStatistics
+
         baseline = record.get("baseline")
         return cls(
             model_id=record["model_id"],
@@ -134,6 +138,8 @@ class Registry:
         ConflictError
             If the version is already registered.
         """
+        from workbench.monitoring.metrics import plain_classes
+
         version = str(version)
         for label, value in (("name", name), ("version", version)):
             if not _NAME_PATTERN.fullmatch(value):
