@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.monitoring import compute_baseline
+from workbench.monitoring import Monitor, compute_baseline
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +14,4 @@ def _doctest_names(doctest_namespace: dict) -> None:
     doctest_namespace["np"] = np
     doctest_namespace["pd"] = pd
     doctest_namespace["compute_baseline"] = compute_baseline
+    doctest_namespace["Monitor"] = Monitor

@@ -68,7 +68,7 @@ def test_drift_lists_columns_missing_from_current(capsys, tables):
     paths, _, _ = tables
     status = main(["drift", str(paths["reference"]), str(paths["current"])])
     assert status == 1
-    assert "lacks baseline feature(s)" in capsys.readouterr().err
+    assert "--exclude label,prediction,proba_1,proba_0" in capsys.readouterr().err
 
 
 def test_drift_text_output_names_drifted_columns(capsys, tables):
@@ -77,7 +77,7 @@ def test_drift_text_output_names_drifted_columns(capsys, tables):
                    "--exclude", "label,prediction,proba_0,proba_1"])
     output = capsys.readouterr().out
     assert status == 0
-    assert "1 of 2 columns drifted" in output
+    assert "1 of 2 columns drifted (alpha 0.05, correction bh): x." in output
 
 
 def test_drift_rejects_unknown_suffix(capsys, tmp_path):
@@ -108,7 +108,9 @@ def test_models_stage_moves_model(capsys, tables):
     assert record["stage"] == "production"
 
 
-def test_models_show_unknown_id(capsys):
+def test_models_show_unknown_id(capsys, tables):
+    register(tables)
+    capsys.readouterr()
     status = main(["models", "show", "missing:9"])
     assert status == 1
     assert "'missing:9' is not registered" in capsys.readouterr().err
@@ -151,8 +153,51 @@ def test_status_all_lists_models(capsys, tables):
     assert [status["model_id"] for status in statuses] == [MODEL_ID]
 
 
-def test_alerts_empty(capsys):
+def test_alerts_empty(capsys, tables):
+    register(tables)
+    capsys.readouterr()
     assert run_json(capsys, "monitoring", "alerts") == []
+
+
+def test_alerts_of_unknown_model(capsys, tables):
+    register(tables)
+    capsys.readouterr()
+    status = main(["monitoring", "alerts", "missing:9"])
+    assert status == 1
+    assert "'missing:9' is not registered" in capsys.readouterr().err
+
+
+def test_read_command_rejects_missing_store(capsys, tmp_path):
+    status = main(["--store", f"sqlite:///{tmp_path}/typo/workbench.db", "models", "list"])
+    assert status == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_record_twice_says_skipped(capsys, tables):
+    register(tables)
+    arguments = ["monitoring", "record", MODEL_ID, "--features", '{"x": 1.0, "site": "A"}', "--prediction", "1",
+                 "--prediction-id", "p1", "--timestamp", "2026-09-07T10:00:00Z"]
+    main(arguments)
+    capsys.readouterr()
+    main(arguments)
+    assert "already stored; skipped" in capsys.readouterr().out
+
+
+def test_register_names_wrong_option(capsys, tables):
+    paths, _, _ = tables
+    status = main(["models", "register", "toy-model", "1", "--reference", str(paths["reference"]),
+                   "--label-column", "lbl"])
+    assert status == 1
+    assert "--label-column names column(s) ['lbl']" in capsys.readouterr().err
+
+
+def test_register_rejects_zero_sample_size(capsys, tables):
+    paths, _, _ = tables
+    status = main(["models", "register", "toy-model", "1", "--reference", str(paths["reference"]),
+                   "--exclude", "label,prediction,proba_0,proba_1", "--sample-size", "0"])
+    assert status == 1
+    assert "reference_sample_size=0 is invalid" in capsys.readouterr().err
 
 
 def test_monitoring_switched_off(capsys, monkeypatch):

@@ -35,6 +35,9 @@ def test_every_module_imports_alone():
 
 
 def test_models_list_command_runs(tmp_path):
+    from workbench.store import open_store
+
+    open_store(f"sqlite:///{tmp_path}/s.db").close()
     completed = subprocess.run([sys.executable, "-m", "workbench.cli", "--store", f"sqlite:///{tmp_path}/s.db",
                                 "models", "list"], capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr

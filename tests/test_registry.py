@@ -178,3 +178,10 @@ def test_to_frame_one_row_per_model(registry: Registry, baseline) -> None:
 
     assert frame["model_id"].tolist() == ["lesion-classifier:1", "report-reader:1"]
     assert frame["has_baseline"].tolist() == [True, False]
+
+
+def test_register_rejects_reserved_feature_names(registry):
+    baseline = compute_baseline(pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0, 1, 0]}))
+
+    with pytest.raises(ValidationError, match=r"\['label'\] have names that monitoring keeps"):
+        registry.register("reserved", "1", baseline_statistics=baseline)

@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of a pipe, such as `head`, closed it early; that is not an error of this command.
+        sys.stderr.close()
+        return 0
     return 1 if isinstance(result, int) and result else 0
 
 
@@ -111,6 +115,7 @@ def _add_monitoring(commands: Any, common: argparse.ArgumentParser) -> None:
 def _monitoring_status(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.monitoring import Monitor
 
+    _require_existing_store(settings)
     monitor = Monitor(settings=settings)
     store_alerts = not args.no_alerts
     if args.model_id:
@@ -140,26 +145,34 @@ def _monitoring_record(args: argparse.Namespace, settings: Settings) -> int:
     probability = None if args.probability is None else _json_argument(args.probability, "--probability")
     label = None if args.label is None else _json_or_text(args.label)
     monitor = Monitor(settings=settings)
+    before = monitor.store.count_predictions(args.model_id)
     prediction_id = monitor.record(args.model_id, features, _json_or_text(args.prediction), probability,
                                    label=label, prediction_id=args.prediction_id, timestamp=args.timestamp)
-    _emit(args, {"model_id": args.model_id, "prediction_id": prediction_id},
-          f"recorded prediction {prediction_id} of model {args.model_id}")
+    stored = monitor.store.count_predictions(args.model_id) > before
+    text = (f"recorded prediction {prediction_id} of model {args.model_id}" if stored
+            else f"prediction {prediction_id} of model {args.model_id} was already stored; skipped")
+    _emit(args, {"model_id": args.model_id, "prediction_id": prediction_id, "stored": stored}, text)
     return 0
 
 
 def _monitoring_label(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.monitoring import Monitor
 
-    Monitor(settings=settings).record_label(args.model_id, args.prediction_id, _json_or_text(args.label))
-    _emit(args, {"model_id": args.model_id, "prediction_id": args.prediction_id},
-          f"recorded the label of prediction {args.prediction_id}")
+    label = _json_or_text(args.label)
+    Monitor(settings=settings).record_label(args.model_id, args.prediction_id, label)
+    _emit(args, {"model_id": args.model_id, "prediction_id": args.prediction_id, "label": label},
+          f"recorded label {label!r} for prediction {args.prediction_id}; it replaces any earlier label")
     return 0
 
 
 def _monitoring_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.monitoring import Monitor
 
-    alerts = Monitor(settings=settings).alerts(args.model_id, args.limit)
+    _require_existing_store(settings)
+    monitor = Monitor(settings=settings)
+    if args.model_id:
+        monitor.registry.get(args.model_id)
+    alerts = monitor.alerts(args.model_id, args.limit)
     if args.json:
         _print_json(alerts)
         return 0
@@ -200,7 +213,7 @@ def _add_models(commands: Any, common: argparse.ArgumentParser) -> None:
     register.add_argument("--exclude", default="", help="comma-separated columns that are not features")
     register.add_argument("--stage", default="staging", help="staging, production or archived (default staging)")
     register.add_argument("--sample-size", type=int, default=None,
-                          help="maximum reference values kept per numeric feature (default "
+                          help="maximum reference values kept per numeric feature, at least 1 (default "
                           "WORKBENCH_REFERENCE_SAMPLE_SIZE or 10000)")
     register.add_argument("--description", default="", help="free text")
     register.set_defaults(handler=_models_register)
@@ -219,6 +232,7 @@ def _registry(settings: Settings) -> Any:
 
 
 def _models_list(args: argparse.Namespace, settings: Settings) -> int:
+    _require_existing_store(settings)
     records = _registry(settings).list(stage=args.stage)
     if args.json:
         _print_json([record.to_dict() for record in records])
@@ -233,6 +247,7 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_show(args: argparse.Namespace, settings: Settings) -> int:
+    _require_existing_store(settings)
     record = _registry(settings).get(args.model_id)
     if args.json:
         data = record.to_dict()
@@ -253,8 +268,11 @@ def _models_register(args: argparse.Namespace, settings: Settings) -> int:
     frame = read_table(args.reference)
     label_col, prediction_col = args.label_column, args.prediction_column
     probability_cols = _split(args.probability_columns)
-    non_features = {label_col, prediction_col, *probability_cols, *_split(args.exclude)} - {None}
-    _require_columns(frame, non_features, "--reference")
+    excluded = _split(args.exclude)
+    for option, columns in (("--label-column", [label_col]), ("--prediction-column", [prediction_col]),
+                            ("--probability-columns", probability_cols), ("--exclude", excluded)):
+        _require_columns(frame, [column for column in columns if column], option)
+    non_features = {label_col, prediction_col, *probability_cols, *excluded} - {None}
     features = frame.drop(columns=sorted(non_features))
     categorical = _split(args.categorical)
     _require_columns(features, categorical, "--categorical")
@@ -266,7 +284,7 @@ def _models_register(args: argparse.Namespace, settings: Settings) -> int:
         predictions=None if prediction_col is None else frame[prediction_col],
         probabilities=frame[probability_cols].to_numpy() if probability_cols else None,
         classes=None if args.classes is None else [_json_or_text(item) for item in _split(args.classes)],
-        reference_sample_size=args.sample_size or settings.reference_sample_size,
+        reference_sample_size=_sample_size(args, settings),
     )
     record = _registry(settings).register(args.name, args.version, stage=args.stage,
                                           baseline_statistics=baseline, description=args.description)
@@ -276,6 +294,7 @@ def _models_register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_stage(args: argparse.Namespace, settings: Settings) -> int:
+    _require_existing_store(settings)
     record = _registry(settings).set_stage(args.model_id, args.stage)
     _emit(args, record.to_dict(), f"{record.model_id} is now at stage {record.stage}")
     return 0
@@ -296,7 +315,8 @@ def _add_drift(commands: Any, common: argparse.ArgumentParser) -> None:
     drift.add_argument("--method", choices=("auto", "exact", "asymp"), default="auto",
                        help="Kolmogorov-Smirnov p-value mode, as in scipy.stats.ks_2samp (default auto)")
     drift.add_argument("--sample-size", type=int, default=None,
-                       help="maximum reference values per numeric column (default WORKBENCH_REFERENCE_SAMPLE_SIZE)")
+                       help="maximum reference values per numeric column, at least 1 (default "
+                       "WORKBENCH_REFERENCE_SAMPLE_SIZE or 10000)")
     drift.set_defaults(handler=_drift)
 
 
@@ -311,20 +331,31 @@ def _drift(args: argparse.Namespace, settings: Settings) -> int:
     categorical = _split(args.categorical)
     _require_columns(reference, categorical, "--categorical")
     baseline = compute_baseline(reference, feature_types={column: "categorical" for column in categorical},
-                                reference_sample_size=args.sample_size or settings.reference_sample_size)
+                                reference_sample_size=_sample_size(args, settings))
+    missing = [column for column in baseline.features if column not in current.columns]
+    if missing:
+        from workbench.errors import ValidationError
+
+        raise ValidationError(
+            f"{args.current} lacks reference column(s) {missing}; add them to it, or leave them out with "
+            f"--exclude {','.join(missing)}.",
+            field="current", value=missing,
+        )
     report = detect_drift(baseline, current, alpha=args.alpha or settings.drift_alpha,
                           correction=args.correction or settings.drift_correction,
                           min_samples=settings.min_samples, method=args.method)
     if args.json:
         _print_json(report.to_dict())
         return 0
-    frame = report.to_frame()[["kind", "test", "statistic", "pvalue", "pvalue_adjusted", "effect_size",
-                               "effect_size_name", "status", "missing_drift", "unseen_categories", "reason"]]
+    frame = report.to_frame()[["kind", "drift", "status", "test", "statistic", "pvalue", "pvalue_adjusted",
+                               "effect_size", "effect_size_name", "missing_share_current", "missing_drift",
+                               "unseen_categories", "reason"]]
     print(frame.to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"\n{len(report.drifted_features)} of {len(report.features)} columns drifted "
-          f"(alpha {report.alpha}, correction {report.correction}).")
+    drifted = report.drifted_features
+    print(f"\n{len(drifted)} of {len(report.features)} columns drifted (alpha {report.alpha}, correction "
+          f"{report.correction}){': ' + ', '.join(drifted) if drifted else ''}.")
     if report.ignored_columns:
-        print(f"Ignored columns not in the reference: {', '.join(report.ignored_columns)}")
+        print(f"Columns of {args.current} that the reference lacks, not compared: {', '.join(report.ignored_columns)}")
     return 0
 
 
@@ -461,6 +492,27 @@ def _check_enabled(args: argparse.Namespace, settings: Settings) -> None:
         variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED"}[switch]
         raise ConfigError(f"This command is switched off by {variable}=false; set {variable}=true to use it.",
                           name=variable, value="false")
+
+
+def _sample_size(args: argparse.Namespace, settings: Settings) -> int:
+    return settings.reference_sample_size if args.sample_size is None else args.sample_size
+
+
+def _require_existing_store(settings: Settings) -> None:
+    """Reject a SQLite store file that does not exist, so a mistyped URL never reads as an empty store."""
+    from workbench.errors import NotFoundError
+    from workbench.store.urls import url_scheme
+
+    url = settings.store_url
+    if url_scheme(url) != "sqlite":
+        return
+    path = url[len("sqlite:///"):]
+    if path != ":memory:" and not Path(path).exists():
+        raise NotFoundError(
+            f"The store {path!r} does not exist. Check WORKBENCH_STORE_URL or --store, or create the store "
+            "by registering a model (`workbench models register`) or running `workbench demo`.",
+            kind="store", key=path,
+        )
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("staging", "production", "archived")
 
+#: Column names that a window of predictions uses besides the features, so no monitored feature may have them.
+RESERVED_FEATURE_NAMES = ("prediction_id", "model_id", "timestamp", "features", "prediction", "probability",
+                          "label", "label_timestamp")
+
 # Matched with fullmatch, because "$" would also accept a trailing newline.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -149,6 +153,7 @@ class Registry:
                     field=label, value=value,
                 )
         _check_stage(stage)
+        _check_feature_names(baseline_statistics)
 
         now = utc_now()
         record = ModelRecord(
@@ -219,6 +224,18 @@ class Registry:
         rows = [record.to_dict() for record in self.list()]
         return pd.DataFrame(rows, columns=["model_id", "name", "version", "stage", "metrics", "classes",
                                            "description", "created_at", "updated_at", "has_baseline"])
+
+
+def _check_feature_names(baseline: BaselineStatistics | None) -> None:
+    reserved = [name for name in (baseline.feature_names if baseline else []) if name in RESERVED_FEATURE_NAMES]
+    if reserved:
+        raise ValidationError(
+            f"Baseline feature(s) {reserved} have names that monitoring keeps for its own fields "
+            f"{list(RESERVED_FEATURE_NAMES)}. Pass labels, predictions and probabilities to compute_baseline as "
+            "arguments (on the command line: --label-column, --prediction-column, --probability-columns, "
+            "--exclude), and rename any feature with such a name.",
+            field="baseline_statistics", value=reserved,
+        )
 
 
 def _check_stage(stage: str) -> None:

@@ -233,3 +233,4 @@ def test_baseline_to_frame_one_row_per_feature(reference: pd.DataFrame) -> None:
 
     assert list(frame.index) == ["intensity", "modality"]
     assert frame.loc["modality", "categories"] == 2
+

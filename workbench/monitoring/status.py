@@ -108,12 +108,15 @@ class ModelStatus:
         drifted = self.drift.drifted_features
         header = (f"Model {self.model_id} ({self.stage}), window {window.window.describe()}: "
                   f"{window.predictions} predictions, {window.labelled} labelled, {span}.")
-        lines = [
-            header,
-            f"Drift: {len(drifted)} of {len(self.drift.features)} features{_listed(drifted)}",
-            f"Decay: {self.decay.status}{_listed(self.decay.decayed_metrics)}",
-        ]
-        return "\n".join(lines)
+        tested = [result for result in self.drift.features if result.test is not None]
+        if window.predictions == 0:
+            drift_line = "Drift: not tested, the window has no predictions."
+        elif not tested:
+            drift_line = "Drift: not tested, too few valid values in every feature."
+        else:
+            drift_line = f"Drift: {len(drifted)} of {len(self.drift.features)} features{_listed(drifted)}"
+        decay_line = f"Decay: {_DECAY_WORDS.get(self.decay.status, self.decay.status)}"
+        return "\n".join([header, drift_line, decay_line + _listed(self.decay.decayed_metrics)])
 
     def _repr_html_(self) -> str:
         paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
@@ -122,6 +125,14 @@ class ModelStatus:
 
 def _alert_json(alert: dict[str, Any]) -> dict[str, Any]:
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in alert.items()}
+
+
+_DECAY_WORDS = {
+    "decay": "detected",
+    "ok": "none",
+    "insufficient_labels": "not tested, too few labelled predictions",
+    "no_baseline_metrics": "not tested, the baseline has no metrics",
+}
 
 
 def _listed(names: list[str]) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from workbench.errors import ValidationError
 from workbench.monitoring.baseline import BaselineStatistics
-from workbench.monitoring.features import CATEGORICAL
+from workbench.monitoring.features import CATEGORICAL, category_key
 from workbench.timeutil import to_utc, utc_now
 
 #: Largest allowed distance of the sum of class probabilities from 1. It admits float32 softmax
@@ -149,15 +149,19 @@ def check_probability(
     if probability is None:
         return None
     if isinstance(probability, Mapping):
-        unknown = [key for key in probability if key not in classes]
-        missing = [label for label in classes if label not in probability]
+        # JSON object keys are always strings, so keys are matched by canonical category key:
+        # {"0": 0.3, "1": 0.7} fits classes [0, 1].
+        by_key = {category_key(key): value for key, value in probability.items()}
+        class_keys = [category_key(label) for label in classes]
+        unknown = [key for key in probability if category_key(key) not in class_keys]
+        missing = [label for label, key in zip(classes, class_keys, strict=True) if key not in by_key]
         if unknown or missing:
             raise ValidationError(
                 f"{where}probability keys do not match the model's classes {list(classes)}: unknown "
                 f"{unknown}, missing {missing}; give one probability per class.",
                 field="probability", value=dict(probability),
             )
-        probability = [probability[label] for label in classes]
+        probability = [by_key[key] for key in class_keys]
     try:
         values = np.asarray(probability, dtype="float64").reshape(-1)
     except (TypeError, ValueError):
@@ -182,7 +186,7 @@ def check_probability(
     if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
         raise ValidationError(
             f"{where}probability={values.tolist()} sums to {total:.6g}, not 1; normalise it (for example "
-            "with a softmax) before recording.",
+            "by dividing by the sum) before recording, and check the values are in class order.",
             field="probability", value=values.tolist(),
         )
     return values.tolist()

@@ -8,17 +8,19 @@ from urllib.parse import urlsplit, urlunsplit
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` so the URL can be printed or logged.
 
+    Works on URLs with several hosts, as MongoDB replica-set URLs have.
+
     >>> mask_url("mongodb://reader:s3cret@127.0.0.1:27017/workbench")
     'mongodb://reader:***@127.0.0.1:27017/workbench'
+    >>> mask_url("mongodb://reader:s3cret@h1:27017,h2:27017/workbench?replicaSet=rs0")
+    'mongodb://reader:***@h1:27017,h2:27017/workbench?replicaSet=rs0'
     """
     parts = urlsplit(url)
-    if parts.password is None:
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in credentials:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    user = credentials.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{hosts}", parts.path, parts.query, parts.fragment))
 
 
 def url_scheme(url: str) -> str:
