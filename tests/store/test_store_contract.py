@@ -1,14 +1,13 @@
 """The store contract, run against every backend.
 
-Each entry of ``BACKENDS`` opens one backend in a test's temporary folder; adding an entry runs the
-whole suite against that backend too.
+Each entry of ``BACKENDS`` opens one backend for one test, in the test's temporary folder or in a
+database of its own on a server. Adding an entry runs the whole suite against that backend too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,9 +15,14 @@ import pytest
 from workbench.errors import ConflictError, NotFoundError, ValidationError
 from workbench.store import PREDICTION_COLUMNS, Store, open_store
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "sqlite-file": lambda folder: open_store(f"sqlite:///{(folder / 'contract.db').as_posix()}"),
-    "sqlite-memory": lambda folder: open_store("sqlite:///:memory:"),
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
+    "sqlite-file": lambda request: open_store(
+        f"sqlite:///{(request.getfixturevalue('tmp_path') / 'contract.db').as_posix()}"
+    ),
+    "sqlite-memory": lambda request: open_store("sqlite:///:memory:"),
+    # FerretDB, or the server at WORKBENCH_TEST_MONGODB_URL. The mongodb_url fixture in conftest.py
+    # skips the test when the server cannot be reached.
+    "mongodb": lambda request: open_store(request.getfixturevalue("mongodb_url")),
 }
 
 T0 = datetime(2026, 3, 2, 8, 0, 0, 123456, tzinfo=UTC)
@@ -26,8 +30,8 @@ MODEL = "lesion-classifier:1"
 
 
 @pytest.fixture(params=list(BACKENDS))
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    opened = BACKENDS[request.param](tmp_path)
+def store(request: pytest.FixtureRequest):
+    opened = BACKENDS[request.param](request)
     yield opened
     opened.close()
 
