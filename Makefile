@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.install-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test demo samples bench lint clean
+.PHONY: help venv test demo samples bench lint clean services services-stop services-status
 
 help:
 	@echo "Targets:"
@@ -18,6 +18,9 @@ help:
 	@echo "  bench    run every benchmarks/bench_*.py"
 	@echo "  lint     run ruff check on the Python sources"
 	@echo "  clean    remove $(VENV), .workbench and the executed notebooks under papermill_runs/"
+	@echo "  services         install if needed and start RabbitMQ, Kafka and FerretDB on 127.0.0.1 (scripts/services/start.sh)"
+	@echo "  services-stop    stop the servers that 'make services' started"
+	@echo "  services-status  print each server's state and URL; fails when one is down"
 	@echo "Variables: PYTHON=$(PYTHON) (interpreter used to create $(VENV))"
 
 venv: $(VENV_STAMP)
@@ -66,3 +69,13 @@ lint: venv
 clean:
 	rm -rf $(VENV) .workbench
 	if [ -d papermill_runs ]; then find papermill_runs -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +; fi
+
+# Integration-test servers; state and logs live in ${WORKBENCH_SERVICES_DIR:-~/.cache/workbench-services}.
+services: venv
+	scripts/services/start.sh all
+
+services-stop:
+	scripts/services/stop.sh all
+
+services-status:
+	scripts/services/status.sh all
