@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import zmq
 
 from workbench.errors import NotebookExecutionError, NotebookParameterError, NotFoundError, ReportError
 from workbench.reports import (
@@ -18,9 +22,11 @@ from workbench.reports import (
     list_reports,
     record_report_facts,
     run_report,
+    runner,
     running_headless,
+    transport,
 )
-from workbench.reports.runner import export_html
+from workbench.reports.export import export_html, missing_alt_text_filtered
 
 PARAMETERS_SOURCE = 'alpha = 0.05  # significance level\nname = "x"'
 
@@ -30,6 +36,17 @@ FACTS_SOURCE = (
 )
 
 PYTHON_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+TRANSPORT_SOURCE = "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
+
+# A 1x1 transparent PNG, as base64.
+PNG_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+OUTPUT_PROMPT = re.compile(r"Out\[\d+\]")
+
+needs_ipc = pytest.mark.skipif(
+    sys.platform == "win32" or not zmq.has("ipc"), reason="the kernel can use IPC transport only on POSIX"
+)
 
 
 def _code_cell(source: str, *tags: str) -> nbformat.NotebookNode:
@@ -57,7 +74,12 @@ def ok_run(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("ok")
     notebook = _write_notebook(
         folder / "ok.ipynb",
-        [_code_cell(PARAMETERS_SOURCE, "parameters"), _code_cell(FACTS_SOURCE), _code_cell("print(alpha)")],
+        [
+            _code_cell(PARAMETERS_SOURCE, "parameters"),
+            _code_cell(FACTS_SOURCE),
+            _code_cell('f"alpha doubled: {alpha * 2}"'),
+            _code_cell("print(alpha)"),
+        ],
     )
     return run_report(notebook, {"alpha": "0.01"}, runs_dir=folder / "runs")
 
@@ -82,6 +104,14 @@ def test_run_report_ok_converts_parameter(ok_run):
     alpha = ok_run.manifest["parameters"]["alpha"]
     assert isinstance(alpha, float)
     assert alpha == 0.01
+
+
+def test_run_report_ok_records_defaults(ok_run):
+    assert ok_run.manifest["parameters"] == {"alpha": 0.01, "name": "x"}
+
+
+def test_run_report_ok_records_overrides(ok_run):
+    assert ok_run.manifest["overrides"] == ["alpha"]
 
 
 def test_run_report_ok_status(ok_run):
@@ -122,12 +152,85 @@ def test_run_report_ok_hides_code(ok_run):
     assert "record_report_facts" not in html
 
 
+def test_run_report_ok_hides_prompts(ok_run):
+    html = ok_run.html_path.read_text(encoding="utf-8")
+    assert "alpha doubled: 0.02" in html
+    assert OUTPUT_PROMPT.search(html) is None
+    assert 'class="jp-OutputPrompt' not in html
+
+
 def test_export_html_show_code(ok_run, tmp_path):
     html_path = tmp_path / "with_code.html"
 
     export_html(ok_run.notebook_path, html_path, show_code=True)
 
-    assert "record_report_facts" in html_path.read_text(encoding="utf-8")
+    html = html_path.read_text(encoding="utf-8")
+    assert "record_report_facts" in html
+    assert OUTPUT_PROMPT.search(html) is not None
+
+
+def test_export_html_no_alt_text_warning(tmp_path, caplog):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("figure")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG_PIXEL})]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "image.ipynb")
+    traitlets_logger = logging.getLogger("traitlets")
+    filters_before = list(traitlets_logger.filters)
+
+    with caplog.at_level(logging.WARNING):
+        export_html(tmp_path / "image.ipynb", tmp_path / "image.html", show_code=False)
+
+    assert "Alternative text" not in caplog.text
+    assert "<img" in (tmp_path / "image.html").read_text(encoding="utf-8")
+    assert traitlets_logger.filters == filters_before
+
+
+def test_export_html_keeps_other_warnings(caplog):
+    # The filter drops only the missing-alt-text warning while it is installed.
+    traitlets_logger = logging.getLogger("traitlets")
+
+    with caplog.at_level(logging.WARNING), missing_alt_text_filtered(traitlets_logger):
+        traitlets_logger.warning("Alternative text is missing on %s image(s).", 2)
+        traitlets_logger.warning("Template not found")
+
+    assert "Alternative text" not in caplog.text
+    assert "Template not found" in caplog.text
+
+
+@pytest.fixture
+def socket_parent(monkeypatch):
+    """A short, empty folder that the runner creates its kernel socket folder in.
+
+    pytest's tmp_path can be too long for a Unix domain socket path, so the folder is made directly in
+    the system temporary folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="wbtest-") as folder:
+        monkeypatch.setattr(tempfile, "tempdir", folder)
+        yield Path(folder)
+
+
+@needs_ipc
+def test_run_report_kernel_uses_ipc(tmp_path, socket_parent, capfd):
+    notebook = _write_notebook(tmp_path / "transport.ipynb", [_code_cell(TRANSPORT_SOURCE)])
+
+    run = run_report(notebook, output_dir=tmp_path / "out")
+
+    printed = nbformat.read(run.notebook_path, as_version=4).cells[0].outputs[0]["text"]
+    assert printed.strip() == "ipc"
+    assert "without encryption" not in capfd.readouterr().err
+    assert list(socket_parent.iterdir()) == []
+
+
+def test_run_report_kernel_tcp_fallback(tmp_path, monkeypatch):
+    # A socket path limit that no folder meets makes the runner fall back to TCP.
+    monkeypatch.setattr(transport, "MAX_SOCKET_PATH_BYTES", 1)
+    notebook = _write_notebook(tmp_path / "transport.ipynb", [_code_cell(TRANSPORT_SOURCE)])
+
+    run = run_report(notebook, output_dir=tmp_path / "out")
+
+    printed = nbformat.read(run.notebook_path, as_version=4).cells[0].outputs[0]["text"]
+    assert printed.strip() == "tcp"
 
 
 def test_run_report_ok_to_dict(ok_run):
@@ -213,6 +316,25 @@ def test_run_report_failing_cell(tmp_path):
     assert (output_dir / "broken.ipynb").is_file()
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("alpha=2.0 is invalid; use 0.05.", "ValueError: alpha=2.0 is invalid; use 0.05. The cell"),
+        ("no period", "ValueError: no period. The cell"),
+        ("", "ValueError. The cell"),
+    ],
+)
+def test_run_report_failure_message_period(tmp_path, value, expected):
+    notebook = _write_notebook(tmp_path / "broken.ipynb", [_code_cell(f"raise ValueError({value!r})")])
+
+    with pytest.raises(NotebookExecutionError) as caught:
+        run_report(notebook, output_dir=tmp_path / "out")
+
+    assert expected in str(caught.value)
+    assert ".." not in str(caught.value)
+    assert _read_manifest(tmp_path / "out")["error"]["value"] == value
+
+
 def test_run_report_dead_kernel(tmp_path):
     notebook = _write_notebook(tmp_path / "crash.ipynb", [_code_cell("import os\nos._exit(1)")])
     output_dir = tmp_path / "out"
@@ -267,7 +389,19 @@ def test_run_report_by_name(tmp_path, monkeypatch):
 
     assert run.manifest["report"] == "tiny"
     assert run.manifest["notebook"] == str((notebooks_dir / "tiny.ipynb").resolve())
-    assert run.manifest["parameters"] == {"name": "y"}
+    assert run.manifest["parameters"] == {"alpha": 0.05, "name": "y"}
+    assert run.manifest["overrides"] == ["name"]
+
+
+def test_run_report_masks_default_url(tmp_path):
+    source = 'store_url = "mongodb://reader:s3cret@127.0.0.1:27017/workbench"\nlabel = "x"'
+    notebook = _write_notebook(tmp_path / "url.ipynb", [_code_cell(source, "parameters")])
+
+    run = run_report(notebook, {"label": "y"}, output_dir=tmp_path / "out")
+
+    manifest_text = (tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")
+    assert run.manifest["parameters"]["store_url"] == "mongodb://reader:***@127.0.0.1:27017/workbench"
+    assert "s3cret" not in manifest_text
 
 
 def test_list_reports_from_variable(tmp_path, monkeypatch):
@@ -388,3 +522,19 @@ def test_record_report_facts_rejects_object(tmp_path, monkeypatch):
 
     facts = json.loads((tmp_path / "facts.json").read_text(encoding="utf-8"))
     assert facts == {"rows": 10}
+
+
+def test_read_defaults_unreadable_cell(monkeypatch, caplog):
+    # papermill reads parameters cells only for some kernels; a run on another kernel still goes ahead.
+    def reject(*args, **kwargs):
+        raise ReportError("papermill cannot read the parameters cell")
+
+    monkeypatch.setattr(runner, "declared_defaults", reject)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_code_cell(PARAMETERS_SOURCE, "parameters")]
+
+    with caplog.at_level(logging.WARNING, logger="workbench.reports.runner"):
+        defaults = runner._read_defaults(nb, Path("other.ipynb"), "ir", "R")
+
+    assert defaults == {}
+    assert "records only the parameters given" in caplog.text

@@ -184,7 +184,9 @@ class DriftReport:
                    f"(alpha {self.alpha}, correction {self.correction})")
         frame = self.to_frame()[list(_DISPLAY_COLUMNS)].rename(columns=_DISPLAY_COLUMNS)
         frame["unseen categories"] = frame["unseen categories"].map(", ".join)
-        styled = frame.style.format(precision=4, na_rep="–").set_caption(html.escape(caption))
+        styled = (frame.style.format(precision=4, na_rep="–")
+                  .format(_format_pvalue, subset=["adjusted p"], na_rep="–")
+                  .set_caption(html.escape(caption)))
         return styled.apply(_highlight_drift, axis=1).to_html()
 
 
@@ -377,6 +379,11 @@ def _decide(item: Mapping[str, Any], pvalue_adjusted: float | None, missing_adju
         missing_drift=missing_adjusted is not None and missing_adjusted < alpha,
         **item,
     )
+
+
+def _format_pvalue(value: float) -> str:
+    """Show a p-value with four decimals, or in scientific notation below 0.0001 so it never reads as 0."""
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def _highlight_drift(row: pd.Series) -> list[str]:

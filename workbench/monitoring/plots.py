@@ -28,7 +28,8 @@ def plot_feature_distributions(
 ) -> Figure | None:
     """Draw reference against current for each feature: histograms for numeric, shares for categorical.
 
-    By default the drifted features are drawn; returns None when there is nothing to draw.
+    By default the drifted features are drawn; returns None when there is nothing to draw. The first
+    panel and every categorical panel have a reference/current legend.
     """
     names = list(features) if features is not None else report.drifted_features
     if not names:
@@ -36,18 +37,20 @@ def plot_feature_distributions(
     rows = math.ceil(len(names) / columns)
     figure, axes = plt.subplots(rows, min(columns, len(names)), figsize=(4.2 * min(columns, len(names)), 3.2 * rows),
                                 squeeze=False)
-    for axis, name in zip(axes.flat, names, strict=False):
+    for index, (axis, name) in enumerate(zip(axes.flat, names, strict=False)):
         feature = baseline.features[name]
         result = report[name]
-        if feature.kind == CATEGORICAL:
+        categorical = feature.kind == CATEGORICAL
+        if categorical:
             _draw_categories(axis, feature.frequencies, category_counts(current[name]))
         else:
             _draw_histograms(axis, feature.sample, pd.to_numeric(current[name], errors="coerce").dropna().to_numpy())
         pvalue = "–" if result.pvalue_adjusted is None else f"{result.pvalue_adjusted:.2g}"
         axis.set_title(f"{name}\n{result.status}, adjusted p {pvalue}", fontsize=9)
+        if (index == 0 or categorical) and axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
     for axis in list(axes.flat)[len(names):]:
         axis.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -55,20 +58,21 @@ def plot_feature_distributions(
 def plot_metric_history(
     history: pd.DataFrame,
     baseline_metrics: dict[str, float | None],
-    metrics: Sequence[str] = ("accuracy", "f1", "roc_auc"),
+    metrics: Sequence[str] = ("accuracy", "recall", "f1", "roc_auc"),
     *,
     tolerance: float | None = None,
 ) -> Figure | None:
     """Draw each metric per period against its baseline value, with the tolerance band below it.
 
-    Returns None when the history has no labelled period.
+    Metrics missing from ``history`` or without a value in any period are left out. Returns None when
+    none is left, as when the history has no labelled period.
     """
     present = [metric for metric in metrics if metric in history.columns and history[metric].notna().any()]
     if history.empty or not present:
         return None
     figure, axes = plt.subplots(1, len(present), figsize=(4.4 * len(present), 3.2), squeeze=False)
     for axis, metric in zip(axes.flat, present, strict=True):
-        axis.plot(history["period_start"], history[metric], marker="o", color=CURRENT_COLOUR, label="window")
+        axis.plot(history["period_start"], history[metric], marker="o", color=CURRENT_COLOUR, label="per period")
         reference = baseline_metrics.get(metric)
         if reference is not None:
             axis.axhline(reference, color=REFERENCE_COLOUR, linestyle="--", label="baseline")
@@ -76,6 +80,7 @@ def plot_metric_history(
                 axis.axhspan(reference - tolerance, reference, color=REFERENCE_COLOUR, alpha=0.12,
                              label="tolerance")
         axis.set_title(metric, fontsize=10)
+        axis.set_xlabel("period start", fontsize=8)
         axis.tick_params(axis="x", labelrotation=45, labelsize=8)
     axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
@@ -92,6 +97,8 @@ def _draw_histograms(axis: plt.Axes, reference: np.ndarray | None, current: np.n
     axis.hist(reference, bins=edges, density=True, alpha=0.55, color=REFERENCE_COLOUR, label="reference")
     if current.size:
         axis.hist(current, bins=edges, density=True, alpha=0.55, color=CURRENT_COLOUR, label="current")
+    axis.set_xlabel("feature value")
+    axis.set_ylabel("density")
 
 
 def _draw_categories(axis: plt.Axes, reference: dict[str, int], current: dict[str, int]) -> None:
@@ -104,4 +111,5 @@ def _draw_categories(axis: plt.Axes, reference: dict[str, int], current: dict[st
     axis.bar(positions + 0.2, [current.get(key, 0) / current_total for key in categories], width=0.4,
              color=CURRENT_COLOUR, label="current")
     axis.set_xticks(positions, categories, fontsize=8)
+    axis.set_xlabel("category")
     axis.set_ylabel("share")

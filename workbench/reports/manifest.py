@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -127,6 +127,7 @@ def build_manifest(
     notebook: Path,
     kernel_name: str,
     parameters: Mapping[str, Any],
+    overrides: Sequence[str],
     started_at: datetime,
     finished_at: datetime,
     duration_seconds: float,
@@ -143,7 +144,12 @@ def build_manifest(
     kernel_name : str
         The Jupyter kernel that ran it.
     parameters : Mapping[str, Any]
-        The parameters injected, after conversion to the declared types.
+        Every parameter the notebook ran with: the defaults of its ``parameters`` cell overlaid with the
+        values given, after conversion to the declared types. A default that is not a Python literal is
+        its source text. A string that contains ``://``, such as a store URL, is stored with its password
+        masked, also inside a list, tuple, set or dict.
+    overrides : Sequence[str]
+        Names of the parameters that were given, as opposed to left at their default.
     started_at, finished_at : datetime.datetime
         Aware UTC times of the run.
     duration_seconds : float
@@ -164,6 +170,7 @@ def build_manifest(
         "notebook": str(notebook),
         "kernel_name": kernel_name,
         "parameters": {name: _mask_secret(value) for name, value in parameters.items()},
+        "overrides": list(overrides),
         "started_at": _format_utc(started_at),
         "finished_at": _format_utc(finished_at),
         "duration_seconds": round(duration_seconds, 3),
@@ -217,9 +224,13 @@ def _to_json_value_or_repr(value: Any) -> Any:
 
 
 def _mask_secret(value: Any) -> Any:
-    """Mask the password of a URL-valued parameter, such as a store URL."""
+    """Mask the password of a URL-valued parameter, such as a store URL, also inside lists and dicts."""
     if isinstance(value, str) and "://" in value:
         return mask_url(value)
+    if isinstance(value, Mapping):
+        return {key: _mask_secret(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask_secret(item) for item in value]
     return value
 
 

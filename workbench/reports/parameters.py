@@ -2,7 +2,8 @@
 
 papermill infers the declared names and their annotations from the cell tagged ``parameters``.
 :func:`~workbench.reports.runner.run_report` calls :func:`check_parameters` before it starts a kernel,
-so an undeclared name or a value that cannot be converted fails before any cell runs.
+so an undeclared name or a value that cannot be converted fails before any cell runs, and
+:func:`declared_defaults` to record the values that a run did not override.
 """
 
 from __future__ import annotations
@@ -102,6 +103,39 @@ def check_parameters(
         )
 
     return {name: _convert_value(value, name, declared, notebook) for name, value in parameters.items()}
+
+
+def declared_defaults(nb: nbformat.NotebookNode, *, kernel_name: str, language: str = "python") -> dict[str, Any]:
+    """Return the default value of each parameter that the notebook's ``parameters`` cell declares.
+
+    papermill gives each default as source text. A literal (a number, string, bool, None, or a list,
+    tuple, dict or set of literals) is evaluated with :func:`ast.literal_eval`. Any other default, such
+    as ``datetime(2026, 1, 1)`` or ``os.environ["X"]``, is kept as its source text, because evaluating
+    it would run code outside the kernel.
+
+    Returns
+    -------
+    dict
+        Defaults by name, in the order of the cell. Empty when no cell is tagged ``parameters``.
+
+    Raises
+    ------
+    ReportError
+        If papermill cannot read parameters for this kernel or language.
+    """
+    cell = _find_parameters_cell(nb)
+    if cell is None:
+        return {}
+
+    declared = _declared_parameters(cell, kernel_name, language)
+    return {name: _literal_or_source(parameter.default) for name, parameter in declared.items()}
+
+
+def _literal_or_source(source: str) -> Any:
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return source
 
 
 def _find_parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:

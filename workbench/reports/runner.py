@@ -3,6 +3,12 @@
 A report is a Jupyter notebook whose defaults sit in a cell tagged ``parameters``. :func:`run_report`
 checks the parameters given against that cell before anything runs, executes the notebook in a new
 output folder and exports it to HTML, whether or not a cell fails.
+
+The runner connects to the kernel over ZeroMQ's IPC transport, Unix domain sockets in a private
+temporary folder, so no code or output crosses a TCP port. On Windows, or when the temporary folder's
+path is too long for a socket path, it falls back to jupyter_client's default TCP transport. That
+listens on the loopback address (127.0.0.1 in jupyter_client 8.10) without transport encryption, and
+ipykernel then logs a warning about it. :mod:`workbench.reports.transport` has the details.
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ from typing import Any
 import nbformat
 import papermill
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpec, KernelSpecManager, NoSuchKernel
-from nbconvert import HTMLExporter
 from papermill.execute import ERROR_MARKER_TAG
 
 from workbench.errors import NotebookExecutionError, ReportError
+from workbench.reports.export import export_html
 from workbench.reports.manifest import (
     FACTS_FILE,
     MANIFEST_FILE,
@@ -33,7 +39,8 @@ from workbench.reports.manifest import (
     write_manifest,
 )
 from workbench.reports.notebooks import resolve_notebook
-from workbench.reports.parameters import PARAMETERS_TAG, check_parameters
+from workbench.reports.parameters import PARAMETERS_TAG, check_parameters, declared_defaults
+from workbench.reports.transport import kernel_transport_config
 from workbench.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -91,6 +98,7 @@ class _Run:
     kernel_name: str
     language: str
     parameters: dict[str, Any]
+    defaults: dict[str, Any]
     output_dir: Path
     show_code: bool
     progress: bool
@@ -122,6 +130,8 @@ def run_report(
     """Execute a report notebook and write the executed notebook, its HTML export and a manifest.
 
     The kernel starts in the current working directory, so relative paths in cells are read from there.
+    The manifest records every parameter the notebook ran with: the defaults of its ``parameters`` cell
+    overlaid with the values given, whose names it lists under ``"overrides"``.
 
     Parameters
     ----------
@@ -170,6 +180,7 @@ def run_report(
     values = check_parameters(
         source, parameters or {}, notebook=notebook_path, kernel_name=kernel_name, language=language
     )
+    defaults = _read_defaults(source, notebook_path, kernel_name, language)
 
     output_dir = _prepare_output_dir(output_dir, runs_dir, notebook_path.stem)
     run = _Run(
@@ -177,6 +188,7 @@ def run_report(
         kernel_name=kernel_name,
         language=language,
         parameters=values,
+        defaults=defaults,
         output_dir=output_dir,
         show_code=show_code,
         progress=progress,
@@ -197,8 +209,8 @@ def run_report(
         failure = _describe_crash(error)
         _finish_failed_run(run, time.perf_counter() - clock_start, failure)
         raise ReportError(
-            f"Notebook {str(run.notebook)!r} stopped before it finished: {failure['exception']}: "
-            f"{failure['value']}. The output folder {run.output_dir} contains what was written."
+            f"Notebook {str(run.notebook)!r} stopped before it finished: {failure['exception']}"
+            f"{_as_clause(failure['value'])}. The output folder {run.output_dir} contains what was written."
         ) from error
     duration = time.perf_counter() - clock_start
     finished_at = utc_now()
@@ -216,19 +228,6 @@ def run_report(
         manifest=manifest,
         duration_seconds=duration,
     )
-
-
-def export_html(executed_notebook: Path, html_path: Path, *, show_code: bool) -> None:
-    """Export an executed notebook to a standalone HTML page with nbconvert.
-
-    With ``show_code=False`` the page shows outputs and Markdown cells only.
-    """
-    nb = nbformat.read(executed_notebook, as_version=4)
-
-    exporter = HTMLExporter(exclude_input=not show_code)
-    body, _ = exporter.from_notebook_node(nb)
-
-    html_path.write_text(body, encoding="utf-8")
 
 
 def _read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -291,8 +290,24 @@ def _new_run_dir(parent: Path) -> Path:
             candidate = parent / f"{name}-{suffix}"
 
 
+def _read_defaults(nb: nbformat.NotebookNode, notebook: Path, kernel_name: str, language: str) -> dict[str, Any]:
+    try:
+        return declared_defaults(nb, kernel_name=kernel_name, language=language)
+    except ReportError:
+        # papermill can inject values for some kernels whose parameters cell it cannot read. Such a run
+        # goes ahead, and its manifest lists only the values given.
+        logger.warning(
+            "papermill cannot read the parameters cell of %s for kernel %r (%s), so the manifest records "
+            "only the parameters given, not the defaults",
+            notebook,
+            kernel_name,
+            language,
+        )
+        return {}
+
+
 def _execute(run: _Run) -> None:
-    with _report_dir_variable(run.output_dir):
+    with _report_dir_variable(run.output_dir), kernel_transport_config() as transport_config:
         papermill.execute_notebook(
             str(run.notebook),
             str(run.executed_path),
@@ -300,6 +315,7 @@ def _execute(run: _Run) -> None:
             kernel_name=run.kernel_name,
             language=run.language,
             progress_bar=run.progress,
+            **transport_config,
         )
 
 
@@ -363,8 +379,8 @@ def _execution_error(run: _Run, failure: Mapping[str, Any]) -> NotebookExecution
         where = f"Cell {failure['cell_index']} (counting from 0)"
 
     message = (
-        f"{where} of notebook {str(run.notebook)!r} raised {failure['exception']}: {failure['value']}. "
-        f"The cell starts with: {failure['cell_source']!r}. "
+        f"{where} of notebook {str(run.notebook)!r} raised {failure['exception']}"
+        f"{_as_clause(failure['value'])}. The cell starts with: {failure['cell_source']!r}. "
         f"The executed notebook with the traceback is {run.executed_path}."
     )
     return NotebookExecutionError(
@@ -373,6 +389,15 @@ def _execution_error(run: _Run, failure: Mapping[str, Any]) -> NotebookExecution
         cell_source=failure["cell_source"],
         output_path=str(run.executed_path),
     )
+
+
+def _as_clause(value: str) -> str:
+    """Return ``": <value>"`` for an exception value, or "" when the value is blank.
+
+    The final period of the value is dropped, because the messages here end the sentence themselves.
+    """
+    text = value.strip().removesuffix(".")
+    return f": {text}" if text else ""
 
 
 def _finish_failed_run(run: _Run, duration: float, failure: Mapping[str, Any]) -> None:
@@ -399,7 +424,8 @@ def _write_run_manifest(
     manifest = build_manifest(
         notebook=run.notebook.resolve(),
         kernel_name=run.kernel_name,
-        parameters=run.parameters,
+        parameters={**run.defaults, **run.parameters},
+        overrides=list(run.parameters),
         started_at=run.started_at,
         finished_at=finished_at,
         duration_seconds=duration,
