@@ -108,7 +108,7 @@ def _add_monitoring(commands: Any, common: argparse.ArgumentParser) -> None:
 
     alerts = sub.add_parser("alerts", parents=[common], help="list stored alerts, newest first")
     alerts.add_argument("model_id", nargs="?", help="only this model")
-    alerts.add_argument("--limit", type=int, default=50, help="most alerts to list (default 50)")
+    alerts.add_argument("--limit", type=int, default=50, help="maximum number of alerts to list (default 50)")
     alerts.set_defaults(handler=_monitoring_alerts)
 
 

@@ -45,7 +45,7 @@ class Settings:
     drift_correction : str
         ``"bh"`` (Benjamini–Hochberg), ``"bonferroni"`` or ``"none"`` (``WORKBENCH_DRIFT_CORRECTION``).
     min_samples : int
-        Fewest valid current values a drift test needs for a verdict (``WORKBENCH_MIN_SAMPLES``,
+        Minimum number of valid current values a drift test needs for a verdict (``WORKBENCH_MIN_SAMPLES``,
         default 30).
     reference_sample_size : int
         Maximum number of reference values kept per numeric feature for two-sample tests

@@ -155,16 +155,20 @@ class Registry:
         _check_stage(stage)
         _check_feature_names(baseline_statistics)
 
+        if metrics is None:
+            metrics = baseline_statistics.metrics if baseline_statistics else {}
+        if classes is None:
+            classes = baseline_statistics.classes if baseline_statistics else ()
+
         now = utc_now()
         record = ModelRecord(
             model_id=model_id_for(name, version),
             name=name,
             version=version,
             stage=stage,
-            metrics=dict(metrics if metrics is not None else (baseline_statistics.metrics if baseline_statistics else {})),
+            metrics=dict(metrics),
             baseline=baseline_statistics,
-            classes=plain_classes(classes if classes is not None
-                                  else (baseline_statistics.classes if baseline_statistics else ())),
+            classes=plain_classes(classes),
             description=description,
             created_at=now,
             updated_at=now,

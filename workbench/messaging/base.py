@@ -3,7 +3,7 @@
 Publishing returns only after the broker confirmed the message; an unconfirmed publish raises
 :class:`~workbench.errors.PublishError` and is never reported as sent. Consuming is at-least-once:
 a message is acknowledged (or its offset committed) only after the handler returned, so a consumer
-that dies mid-message sees it again. Handlers must therefore be idempotent, as the prediction
+that dies mid-message receives it again. Handlers must therefore be idempotent, as the prediction
 ingestion is by ``prediction_id``.
 
 What a handler's outcome does to a message is the same on every backend:
@@ -64,7 +64,7 @@ def dead_letter_topic(topic: str) -> str:
 
 
 class Outcome(enum.Enum):
-    """What happened to one delivery."""
+    """Outcome of one delivery."""
 
     ACKNOWLEDGED = "acknowledged"
     DEAD_LETTERED = "dead_lettered"
@@ -109,7 +109,7 @@ class QueueStatus:
     url : str
         The URL with any password masked.
     connected : bool
-        Whether the broker answered.
+        Whether the broker responded.
     depth : dict
         Topic (or queue) to messages waiting, where the broker tells; consumer lag on Kafka.
     detail : str
@@ -171,7 +171,7 @@ class Queue(ABC):
 
     @abstractmethod
     def status(self) -> QueueStatus:
-        """Return the connection state and, where the broker tells, queue depth or lag."""
+        """Return the connection state and, where the broker reports them, queue depth or lag."""
 
     @abstractmethod
     def close(self) -> None:

@@ -59,10 +59,10 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 #: Seconds a consumer's claim on a (group, topic) lasts without renewal. A handler that runs longer
-#: than this lets a second consumer of the group take over, which then sees the message again.
+#: than this lets a second consumer of the group take over, which then receives the message again.
 LEASE_SECONDS = 60.0
 
-#: Longest pause between polls of an empty topic; polling starts at 10 ms and doubles up to this.
+#: Maximum pause between polls of an empty topic; polling starts at 10 ms and doubles up to this.
 MAX_POLL_INTERVAL = 0.5
 
 BUSY_TIMEOUT_MS = 30_000

@@ -240,7 +240,7 @@ def compute_baseline(
         which treats numeric dtypes except booleans as numeric.
     labels, predictions : array-like, optional
         True classes and the model's predicted classes on the reference rows. With both, the baseline
-        holds accuracy, precision, recall, F1 and (given ``probabilities``) ROC AUC.
+        contains accuracy, precision, recall, F1 and (given ``probabilities``) ROC AUC.
     probabilities : array-like of shape (n_rows, n_classes), optional
         Class probabilities, columns in the order of ``classes``.
     classes : sequence, optional

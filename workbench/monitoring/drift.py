@@ -29,7 +29,7 @@ DRIFT = "drift"
 NO_DRIFT = "no_drift"
 INSUFFICIENT_DATA = "insufficient_data"
 
-#: Fewest valid values a sample needs before a distribution test gives a verdict. Below it the
+#: Minimum number of valid values a sample needs before a distribution test gives a verdict. Below it the
 #: Kolmogorov–Smirnov and chi-square tests have little power, so "no drift" would mostly mean "too
 #: few values to tell".
 DEFAULT_MIN_SAMPLES = 30
@@ -214,7 +214,7 @@ def detect_drift(
         Multiple-testing correction over all p-values of the report, via
         :func:`statsmodels.stats.multitest.multipletests`.
     min_samples : int
-        Fewest valid values, in the window and in the reference, for a verdict; below it the status is
+        Minimum number of valid values, in the window and in the reference, for a verdict; below it the status is
         ``"insufficient_data"`` with the reason.
     method : {'auto', 'exact', 'asymp'}
         Kolmogorov–Smirnov p-value mode, as in :func:`scipy.stats.ks_2samp`.

@@ -37,7 +37,7 @@ _LABEL_FIELDS = ("model_id", "prediction_id", "label")
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """Where events come from and how often models are checked.
+    """Source topic, consumer group and check frequency of the ingestion consumer.
 
     Attributes
     ----------
