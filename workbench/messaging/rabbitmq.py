@@ -198,8 +198,12 @@ class _ConnectionLoop:
             self._ioloop.stop()
             return
         self._failures += 1
-        delay = self._backoff()
         verb = "reconnect" if self._was_connected else "connection"
+        if not self._needs_connection():
+            logger.warning("%s attempt %d to RabbitMQ at %s (%s) failed: %s; trying again when there is work",
+                           verb, self._failures, self.masked_url, self._role, self.last_error)
+            return
+        delay = self._backoff()
         logger.warning("%s attempt %d to RabbitMQ at %s (%s) failed: %s; attempt %d in %.1f s", verb,
                        self._failures, self.masked_url, self._role, self.last_error, self._failures + 1, delay)
         self._reconnect_timer = self._ioloop.call_later(delay, self._connect)
@@ -212,10 +216,19 @@ class _ConnectionLoop:
             return
         self.last_error = _describe(reason)
         self._failures = 0
+        if not self._needs_connection():
+            logger.warning("connection to RabbitMQ at %s (%s) lost: %s; reconnecting when there is work",
+                           self.masked_url, self._role, self.last_error)
+            return
         delay = self._backoff()
         logger.warning("connection to RabbitMQ at %s (%s) lost: %s; reconnect attempt 1 in %.1f s",
                        self.masked_url, self._role, self.last_error, delay)
         self._reconnect_timer = self._ioloop.call_later(delay, self._connect)
+
+    def _connect_if_idle(self) -> None:
+        """Start connecting unless a connection is open, opening, or waiting for its next attempt."""
+        if self._connection is None and self._reconnect_timer is None and not self._closing:
+            self._connect()
 
     def _backoff(self) -> float:
         """Return the pause before the next attempt: 0.5 s, doubled per failed attempt, capped."""
@@ -244,6 +257,10 @@ class _ConnectionLoop:
 
     def _opened(self, connection: pika.SelectConnection) -> None:
         raise NotImplementedError
+
+    def _needs_connection(self) -> bool:
+        """Return whether to reconnect now; otherwise :meth:`_connect_if_idle` reconnects later."""
+        return True
 
     def _lost(self) -> None:
         """Forget the channels of a connection that closed."""
@@ -394,10 +411,18 @@ class _Publisher(_ConnectionLoop):
         for batch in self.pending_batches():
             batch.finish(f"the RabbitMQ I/O loop failed: {_describe(error)}")
 
+    def _needs_connection(self) -> bool:
+        # An idle publisher reconnects on its next publish, so that a broker that went away for good
+        # does not fill the log with attempts.
+        waiting = [item for item in self._outbox if not item.batch.done.is_set()]
+        self._outbox = collections.deque(waiting)
+        return bool(waiting)
+
     # I/O thread: sending
 
     def _enqueue(self, items: list[_Outgoing]) -> None:
         self._outbox.extend(items)
+        self._connect_if_idle()
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -538,6 +563,9 @@ class _GroupConsumer(_ConnectionLoop):
         self._token_queue = _token_queue_name(topic, group)
         #: Deliveries and failures for the consuming thread.
         self.deliveries: queue.SimpleQueue[_Delivery | _Failure] = queue.SimpleQueue()
+        #: Handled deliveries and their next offsets, from the consuming thread to the I/O thread.
+        self._settlements: collections.deque[tuple[_Delivery, int | None]] = collections.deque()
+        self._drain_scheduled = False
         self._channel: Any = None
         self._generation = 0
         self._holds_group = False
@@ -566,7 +594,13 @@ class _GroupConsumer(_ConnectionLoop):
 
     def settle(self, delivery: _Delivery, next_offset: int | None) -> None:
         """Acknowledge ``delivery`` and store ``next_offset`` as the group's position, unless None."""
-        self.call(lambda: self._settle(delivery, next_offset))
+        # One wake-up of the I/O loop serves every settlement queued before it runs, because each
+        # add_callback_threadsafe writes to pika's wake-up socket. The I/O thread clears the flag before
+        # it drains the queue, so a settlement queued after the drain schedules a new one.
+        self._settlements.append((delivery, next_offset))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.call(self._drain_settlements)
 
     def finish(self, timeout: float) -> None:
         """Store the last offset, close the connection and end the I/O thread, waiting up to ``timeout``."""
@@ -732,13 +766,17 @@ class _GroupConsumer(_ConnectionLoop):
         self._sequence += 1
         return self._sequence
 
-    def _settle(self, delivery: _Delivery, next_offset: int | None) -> None:
+    def _drain_settlements(self) -> None:
+        self._drain_scheduled = False
         channel = self._channel
-        if delivery.generation == self._generation and channel is not None and channel.is_open:
-            channel.basic_ack(delivery.delivery_tag)
-        if next_offset is not None and (self._next_offset is None or next_offset > self._next_offset):
-            self._next_offset = next_offset
-            self._flush_commit()
+        acking = channel is not None and channel.is_open
+        while self._settlements:
+            delivery, next_offset = self._settlements.popleft()
+            if acking and delivery.generation == self._generation:
+                channel.basic_ack(delivery.delivery_tag)
+            if next_offset is not None and (self._next_offset is None or next_offset > self._next_offset):
+                self._next_offset = next_offset
+        self._flush_commit()
 
     def _flush_commit(self) -> None:
         channel = self._channel

@@ -315,9 +315,10 @@ def _test_numeric(feature: FeatureBaseline, column: pd.Series, min_samples: int,
             field=feature.name, value=float(valid[~np.isfinite(valid)][0]),
         )
 
-    test = stattests.ks_2samp_sorted(reference, valid, method=method)
+    current_sorted = np.sort(valid)
+    test = stattests.ks_2samp_sorted(reference, current_sorted, method=method, current_is_sorted=True)
     psi = stattests.population_stability_index(np.asarray(feature.bin_edges), np.asarray(feature.bin_shares),
-                                               np.sort(valid))
+                                               current_sorted)
     return {**result, "test": "ks", "method": test.method, "statistic": test.statistic,
             "pvalue": test.pvalue, "effect_size": psi}
 

@@ -50,6 +50,9 @@ class Monitor:
         self.store = store or open_store(self.settings.store_url)
         self.registry = Registry(self.store)
         self.alert_sinks = list(alert_sinks)
+        # Registered versions never change their baseline or classes, so recording can reuse them
+        # instead of reading and decoding the (large) model record on every call.
+        self._recording_models: dict[str, ModelRecord] = {}
         logger.debug("monitor uses store %s", mask_url(self.store.url))
 
     # Recording ---------------------------------------------------------------------------------------
@@ -77,7 +80,7 @@ class Monitor:
         ValidationError
             If features, prediction, probabilities, label or timestamp do not fit the model.
         """
-        model = self._monitored_model(model_id)
+        model = self._recording_model(model_id)
         row = validation.prepare_prediction(
             model_id, model.baseline, model.classes, features, prediction, probability,
             prediction_id=prediction_id, timestamp=timestamp,
@@ -107,7 +110,7 @@ class Monitor:
         Every row is checked before anything is stored, so one bad row stores nothing; the error
         names the row. Labels may contain None for rows whose label is not known yet.
         """
-        model = self._monitored_model(model_id)
+        model = self._recording_model(model_id)
         records = features.to_dict("records") if isinstance(features, pd.DataFrame) else list(features)
         count = len(records)
         columns = {
@@ -140,7 +143,7 @@ class Monitor:
         timestamps: Sequence[datetime | str] | pd.Series | None = None,
     ) -> int:
         """Record the true classes of earlier predictions; return how many labels were written."""
-        model = self.registry.get(model_id)
+        model = self._recording_model(model_id)
         ids = _as_list(prediction_ids, len(prediction_ids), "prediction_ids")
         values = _as_list(labels, len(ids), "labels")
         times = [None] * len(ids) if timestamps is None else _as_list(timestamps, len(ids), "timestamps")
@@ -239,6 +242,12 @@ class Monitor:
         return pd.DataFrame(rows)
 
     # Helpers -----------------------------------------------------------------------------------------
+
+    def _recording_model(self, model_id: str) -> ModelRecord:
+        model = self._recording_models.get(model_id)
+        if model is None:
+            model = self._recording_models[model_id] = self._monitored_model(model_id)
+        return model
 
     def _monitored_model(self, model_id: str) -> ModelRecord:
         model = self.registry.get(model_id)

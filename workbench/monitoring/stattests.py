@@ -48,7 +48,8 @@ class StatTestResult:
     method: str
 
 
-def ks_2samp_sorted(reference_sorted: np.ndarray, current: np.ndarray, method: str = "auto") -> StatTestResult:
+def ks_2samp_sorted(reference_sorted: np.ndarray, current: np.ndarray, method: str = "auto",
+                    current_is_sorted: bool = False) -> StatTestResult:
     """Two-sided two-sample Kolmogorov–Smirnov test against a pre-sorted reference.
 
     Parameters
@@ -60,6 +61,8 @@ def ks_2samp_sorted(reference_sorted: np.ndarray, current: np.ndarray, method: s
     method : {'auto', 'exact', 'asymp'}
         As in :func:`scipy.stats.ks_2samp`: ``'auto'`` is exact while both samples have at most
         10,000 values.
+    current_is_sorted : bool
+        Whether ``current`` is already in ascending order, which saves sorting it again.
 
     Returns
     -------
@@ -101,14 +104,13 @@ def ks_2samp_sorted(reference_sorted: np.ndarray, current: np.ndarray, method: s
                         for item in caught)
         return StatTestResult(float(result.statistic), float(result.pvalue), "asymp" if fell_back else "exact")
 
-    current_sorted = np.sort(current)
+    current_sorted = current if current_is_sorted else np.sort(current)
     # The difference of the two distribution functions is evaluated at every pooled value; the
     # supremum is reached at one of them.
-    at_reference = (np.arange(1, n1 + 1) if _is_strictly_increasing(reference_sorted)
-                    else np.searchsorted(reference_sorted, reference_sorted, side="right")) / n1
+    at_reference = _right_ranks(reference_sorted) / n1
     at_reference = at_reference - np.searchsorted(current_sorted, reference_sorted, side="right") / n2
     at_current = (np.searchsorted(reference_sorted, current_sorted, side="right") / n1
-                  - np.searchsorted(current_sorted, current_sorted, side="right") / n2)
+                  - _right_ranks(current_sorted) / n2)
     high = max(at_reference.max(), at_current.max())
     low = min(at_reference.min(), at_current.min())
     statistic = float(max(np.clip(-low, 0, 1), high))
@@ -169,5 +171,8 @@ def population_stability_index(bin_edges: np.ndarray, reference_shares: np.ndarr
     return float(np.sum((current_shares - reference_shares) * np.log(current_shares / reference_shares)))
 
 
-def _is_strictly_increasing(values: np.ndarray) -> bool:
-    return bool(np.all(values[1:] > values[:-1]))
+def _right_ranks(values_sorted: np.ndarray) -> np.ndarray:
+    """Return, for each value of a sorted array, how many values are <= it (searchsorted side='right')."""
+    run_ends = np.flatnonzero(np.diff(values_sorted)) + 1
+    run_ends = np.append(run_ends, values_sorted.size)
+    return np.repeat(run_ends, np.diff(run_ends, prepend=0))

@@ -96,6 +96,15 @@ def check_features(baseline: BaselineStatistics, features: Mapping[str, Any], wh
 
 
 def _check_feature_value(name: str, kind: str, value: Any, where: str) -> Any:
+    # Fast path for the plain Python values that nearly every row has; the checks below cover the rest.
+    value_type = type(value)
+    if value_type is float:
+        if math.isfinite(value):
+            return value
+        if math.isnan(value):
+            return None
+    elif (value_type is str and kind == CATEGORICAL) or (value_type is int and kind != CATEGORICAL):
+        return value
     if _is_missing(value):
         return None
     if isinstance(value, np.generic):

@@ -117,7 +117,7 @@ class SQLiteStore(Store):
 
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         row = self._query("SELECT record FROM models WHERE model_id = ?", (model_id,)).fetchone()
-        return None if row is None else _decode(json.loads(row[0]))
+        return None if row is None else json.loads(row[0], object_hook=_decode_object)
 
     def list_models(self) -> list[dict[str, Any]]:
         rows = self._query("SELECT record FROM models ORDER BY model_id").fetchall()
@@ -315,6 +315,12 @@ def _encode_value(value: Any) -> Any:
         return {key: _encode_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_encode_value(item) for item in value]
+    return value
+
+
+def _decode_object(value: dict[str, Any]) -> Any:
+    if value.keys() == {"$ts"}:
+        return from_micros(value["$ts"])
     return value
 
 
