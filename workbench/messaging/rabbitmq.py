@@ -27,18 +27,20 @@ Consuming subscribes to the stream at the group's stored offset (``x-stream-offs
 of ``prefetch`` messages and manual acks, which a stream needs to pace its deliveries. The handler runs
 in the thread that called :meth:`RabbitMQQueue.consume`, while the connection's I/O loop runs in a
 thread of its own, so heartbeats flow while a slow handler runs. After the handler returned, the
-consuming thread hands the ack and the new offset to the I/O loop through ``add_callback_threadsafe``.
-At most one offset write is in flight at a time and a newer offset replaces one still waiting, so a
-consumer that dies may see the last few handled messages again.
+consuming thread hands the ack and the new offset to the I/O loop through ``add_callback_threadsafe``,
+and the loop acknowledges all messages handled since its last turn with one ``basic.ack`` with
+``multiple=True``. At most one offset write is in flight at a time and a newer offset replaces one
+still waiting, so a consumer that dies may see the last few handled messages again.
 
 A message whose handler raises is handled again at once by the same consumer, as the embedded queue
 does. Republishing it would append a copy that every other group would also read. The count of
 deliveries lives in the consumer's memory, so it restarts at 1 when a consumer restarts.
 
 A lost connection is opened again with exponential backoff (0.5 s, doubled per failed attempt up to
-``reconnect_max_delay``), logged at WARNING on every attempt and at INFO once it succeeds. Messages
-that were sent but not confirmed when the connection dropped are sent again on the new one, so a
-consumer may see duplicates, and handlers must be idempotent anyway.
+``reconnect_max_delay``), logged at WARNING on every attempt and at INFO once it succeeds. A publisher
+with nothing to send waits for its next publish before it reconnects. Messages that were sent but not
+confirmed when the connection dropped are sent again on the new one, so a consumer may see duplicates,
+and handlers must be idempotent anyway.
 
 NOTE: streams write to the operating system's page cache without fsync and count on replication for
 safety (RabbitMQ's streams guide, "Data Safety"). On a single-node broker a confirmed message survives
@@ -84,8 +86,9 @@ CHANNEL_RETRY_SECONDS = 1.0
 POLL_SECONDS = 0.1
 #: Maximum time, in seconds, that one turn of the I/O loop spends handing messages to pika, so that
 #: heartbeats and confirms are handled between turns. Shorter turns were slower: with turns of 1,000
-#: messages, benchmarks/bench_rabbitmq.py published about 40 % slower on a busy 2-core machine, and
-#: RabbitMQ 3.10 sent several times as many confirm frames. 0.5 s is well inside a 2 s heartbeat timeout.
+#: messages, publishing 20,000 as benchmarks/bench_rabbitmq.py does had about 40 % lower throughput on a
+#: busy 2-core machine, and RabbitMQ 3.10 sent several times as many confirm frames. 0.5 s is well
+#: inside a 2 s heartbeat timeout.
 PUBLISH_TURN_SECONDS = 0.5
 #: Messages sent between two looks at the clock during a turn.
 _MESSAGES_PER_CLOCK_CHECK = 256
@@ -259,7 +262,7 @@ class _ConnectionLoop:
         raise NotImplementedError
 
     def _needs_connection(self) -> bool:
-        """Return whether to reconnect now; otherwise :meth:`_connect_if_idle` reconnects later."""
+        """Return whether to reconnect now. If not, :meth:`_connect_if_idle` reconnects later."""
         return True
 
     def _lost(self) -> None:
@@ -307,7 +310,7 @@ class _Outgoing(NamedTuple):
 
 
 class _Publisher(_ConnectionLoop):
-    """Sends messages on a confirm-mode channel and declares topics on a second channel.
+    """Publisher that sends messages on a confirm-mode channel and declares topics on a second channel.
 
     Declaring on a channel of its own keeps a failed declaration (RabbitMQ closes the channel) from
     dropping the confirms that the publishing channel waits for.
@@ -435,25 +438,31 @@ class _Publisher(_ConnectionLoop):
         channel = self._channel
         if channel is None or not channel.is_open:
             return
-        sent = 0
+        outbox, unconfirmed, declared = self._outbox, self._unconfirmed, self._declared
+        sequence = self._sequence
         turn_ends = time.monotonic() + PUBLISH_TURN_SECONDS
-        while self._outbox:
-            if sent % _MESSAGES_PER_CLOCK_CHECK == 0 and sent and time.monotonic() > turn_ends:
-                break
-            item = self._outbox[0]
-            if item.batch.done.is_set():
-                # The batch failed or its caller gave up, so a message sent now would be reported as not sent.
-                self._outbox.popleft()
-                continue
-            if item.topic not in self._declared:
-                self._declare(item.topic)
-                return
-            self._outbox.popleft()
-            channel.basic_publish(item.topic, item.key, item.body, item.properties, mandatory=True)
-            self._sequence += 1
-            self._unconfirmed[self._sequence] = item
-            sent += 1
-        if self._outbox:
+        sent = 0
+        try:
+            while outbox:
+                if sent % _MESSAGES_PER_CLOCK_CHECK == 0 and sent and time.monotonic() > turn_ends:
+                    break
+                item = outbox[0]
+                batch, topic, key, body, properties = item
+                if batch.done.is_set():
+                    # The batch failed or its caller gave up, so a message sent now would be reported as not sent.
+                    outbox.popleft()
+                    continue
+                if topic not in declared:
+                    self._declare(topic)
+                    return
+                outbox.popleft()
+                channel.basic_publish(topic, key, body, properties, mandatory=True)
+                sequence += 1
+                unconfirmed[sequence] = item
+                sent += 1
+        finally:
+            self._sequence = sequence
+        if outbox:
             self._schedule_flush()
 
     def _declare(self, topic: str) -> None:
@@ -481,23 +490,26 @@ class _Publisher(_ConnectionLoop):
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
-        if method.multiple:
-            tags = range(self._lowest_unconfirmed, method.delivery_tag + 1)
+        last = method.delivery_tag
+        first = self._lowest_unconfirmed if method.multiple else last
+        unconfirmed = self._unconfirmed
+        if isinstance(method, spec.Basic.Ack):
+            for tag in range(first, last + 1):
+                item = unconfirmed.pop(tag, None)
+                if item is not None:
+                    batch = item.batch
+                    batch.remaining -= 1
+                    if batch.remaining == 0:
+                        batch.finish()
         else:
-            tags = range(method.delivery_tag, method.delivery_tag + 1)
-        acked = isinstance(method, spec.Basic.Ack)
-        for tag in tags:
-            item = self._unconfirmed.pop(tag, None)
-            if item is None:
-                continue
-            if not acked:
-                item.batch.finish(f"RabbitMQ rejected a message (basic.nack, delivery tag {tag})")
-                continue
-            item.batch.remaining -= 1
-            if item.batch.remaining == 0:
-                item.batch.finish()
-        while self._lowest_unconfirmed <= self._sequence and self._lowest_unconfirmed not in self._unconfirmed:
-            self._lowest_unconfirmed += 1
+            for tag in range(first, last + 1):
+                item = unconfirmed.pop(tag, None)
+                if item is not None:
+                    item.batch.finish(f"RabbitMQ rejected a message (basic.nack, delivery tag {tag})")
+        lowest = self._lowest_unconfirmed
+        while lowest <= self._sequence and lowest not in unconfirmed:
+            lowest += 1
+        self._lowest_unconfirmed = lowest
 
     def _on_return(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         # RabbitMQ sends basic.return before the confirm of the same message (its publisher confirms
@@ -541,14 +553,18 @@ class _Failure(NamedTuple):
 
 
 class _GroupConsumer(_ConnectionLoop):
-    """Reads one topic's stream for one consumer group, from the group's stored offset.
+    """Reader of one topic's stream for one consumer group, from the group's stored offset.
 
-    Setting up a channel runs these steps, each in the callback of the one before: prefetch, confirm
-    mode, the topic's exchange, stream and binding, the group's token queue and a token in it, and a
-    subscription to the token queue. Once a token arrives, the consumer reads the stored offset and
-    subscribes to the stream. Deliveries go to :attr:`deliveries` for the consuming thread, and
-    :meth:`settle` brings back the ack and the group's next offset. ``generation`` counts channels, so
-    an ack meant for a channel that closed is dropped instead of sent on its successor.
+    Two channels serve it, and each step below runs in the callback of the one before. The token
+    channel declares the group's token queue, adds a token to it and subscribes to it. Once a token
+    arrives, this consumer holds the group and opens the stream channel, which sets the prefetch and
+    confirm mode, declares the topic's exchange, stream and binding, reads the stored offset and
+    subscribes to the stream. With the token on a channel of its own, the stream channel can
+    acknowledge with ``multiple=True`` without releasing the token.
+
+    Deliveries go to :attr:`deliveries` for the consuming thread, and :meth:`settle` brings back the
+    acks and the group's next offset. ``generation`` counts stream channels, so an ack meant for a
+    channel that closed is dropped instead of sent on its successor.
     """
 
     def __init__(self, parameters: pika.URLParameters, *, masked_url: str, reconnect_max_delay: float,
@@ -566,13 +582,15 @@ class _GroupConsumer(_ConnectionLoop):
         #: Handled deliveries and their next offsets, from the consuming thread to the I/O thread.
         self._settlements: collections.deque[tuple[_Delivery, int | None]] = collections.deque()
         self._drain_scheduled = False
+        self._token_channel: Any = None
+        self._holds_group = False
+        self._logged_waiting = False
+        #: The stream channel, open only while this consumer holds the group.
         self._channel: Any = None
         self._generation = 0
-        self._holds_group = False
         self._ready = False
         self._finishing = False
-        self._logged_waiting = False
-        #: Messages published on the current channel, which numbers its confirms.
+        #: Messages published on the stream channel, which numbers its confirms.
         self._sequence = 0
         #: Offset after the last handled message, which is the one to store.
         self._next_offset: int | None = None
@@ -614,15 +632,79 @@ class _GroupConsumer(_ConnectionLoop):
                            "consumer of the group reads from offset %s again", self._next_offset, self.group,
                            self.topic, self.masked_url, self.last_error or "timed out", self.committed)
 
-    # I/O thread: setting up a channel
+    # I/O thread: the group's token
 
     def _opened(self, connection: pika.SelectConnection) -> None:
-        connection.channel(on_open_callback=self._on_channel_open)
+        connection.channel(on_open_callback=self._on_token_channel_open)
+
+    def _on_token_channel_open(self, channel: Any) -> None:
+        self._token_channel = channel
+        channel.add_on_close_callback(self._on_token_channel_closed)
+        channel.add_on_cancel_callback(lambda frame: self._on_cancelled(channel))
+        channel.queue_declare(self._token_queue, durable=True, auto_delete=True, arguments=_TOKEN_QUEUE_ARGUMENTS,
+                              callback=lambda frame: self._wait_for_group(channel))
+
+    def _wait_for_group(self, channel: Any) -> None:
+        # The token queue has a single active consumer, so only the consumer that holds the group
+        # receives a token. It keeps the token unacknowledged until its connection closes, and then
+        # RabbitMQ hands the token to the next consumer in line. Every consumer adds a token so that one
+        # exists, and x-max-length 1 drops the surplus.
+        channel.basic_publish("", self._token_queue, b"", _TOKEN_PROPERTIES)
+        channel.basic_consume(self._token_queue, lambda *delivery: self._on_token(channel), auto_ack=False)
+        self._ioloop.call_later(TOKEN_WAIT_NOTICE_SECONDS, lambda: self._log_waiting(channel))
+
+    def _log_waiting(self, channel: Any) -> None:
+        if channel is self._token_channel and not self._holds_group:
+            logger.info("consumer group %r of topic %r is held by another consumer; waiting for it",
+                        self.group, self.topic)
+            self._logged_waiting = True
+
+    def _on_token(self, channel: Any) -> None:
+        if channel is not self._token_channel or self._holds_group:
+            return
+        self._holds_group = True
+        if self._logged_waiting:
+            logger.info("consumer group %r took topic %r", self.group, self.topic)
+            self._logged_waiting = False
+        self._open_stream_channel()
+
+    def _on_token_channel_closed(self, channel: Any, reason: BaseException) -> None:
+        if channel is not self._token_channel:
+            return
+        self._token_channel = None
+        self._holds_group = False
+        connection = self._connection
+        if self._closing or connection is None or not connection.is_open:
+            return
+        if self._finishing:
+            self._shut_down()
+            return
+        # Without the token another consumer may take the group, so this one stops reading the stream.
+        if self._channel is not None and self._channel.is_open:
+            self._channel.close()
+        if getattr(reason, "reply_code", None) in _SETUP_ERRORS:
+            self._fail(reason)
+            return
+        logger.warning("RabbitMQ at %s closed the token channel of group %r on topic %r: %s; reopening it",
+                       self.masked_url, self.group, self.topic, _describe(reason))
+        self._ioloop.call_later(CHANNEL_RETRY_SECONDS, self._reopen_token_channel)
+
+    def _reopen_token_channel(self) -> None:
+        connection = self._connection
+        if connection is not None and connection.is_open and self._token_channel is None and not self._closing:
+            connection.channel(on_open_callback=self._on_token_channel_open)
+
+    # I/O thread: the stream
+
+    def _open_stream_channel(self) -> None:
+        connection = self._connection
+        if (connection is not None and connection.is_open and self._channel is None and self._holds_group
+                and not self._closing):
+            connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_channel_open(self, channel: Any) -> None:
         self._generation += 1
         self._channel = channel
-        self._holds_group = False
         self._ready = False
         self._sequence = 0
         self._commit_in_flight = None
@@ -636,40 +718,14 @@ class _GroupConsumer(_ConnectionLoop):
         topic = self.topic
 
         def declare_stream(frame: Any) -> None:
-            channel.queue_declare(topic, durable=True, arguments=self._stream_arguments,
-                                  callback=lambda frame: channel.queue_bind(topic, topic, routing_key="#",
-                                                                            callback=declare_tokens))
+            channel.queue_declare(topic, durable=True, arguments=self._stream_arguments, callback=bind)
 
-        def declare_tokens(frame: Any) -> None:
-            channel.queue_declare(self._token_queue, durable=True, auto_delete=True,
-                                  arguments=_TOKEN_QUEUE_ARGUMENTS, callback=lambda frame: self._wait_for_group(channel))
+        def bind(frame: Any) -> None:
+            channel.queue_bind(topic, topic, routing_key="#", callback=lambda frame: self._read_offset(channel))
 
         channel.exchange_declare(exchange=topic, exchange_type="topic", durable=True, callback=declare_stream)
 
-    def _wait_for_group(self, channel: Any) -> None:
-        # The token queue has a single active consumer, so only the consumer that holds the group
-        # receives a token. It keeps the token unacknowledged until its connection closes, and then
-        # RabbitMQ hands the token to the next consumer in line. Every consumer adds a token so that one
-        # exists, and x-max-length 1 drops the surplus.
-        self._publish(channel, self._token_queue, b"", _TOKEN_PROPERTIES)
-        generation = self._generation
-        channel.basic_consume(self._token_queue, lambda *delivery: self._on_token(channel), auto_ack=False)
-        self._ioloop.call_later(TOKEN_WAIT_NOTICE_SECONDS, lambda: self._tell_waiting(generation))
-
-    def _tell_waiting(self, generation: int) -> None:
-        if generation == self._generation and self._channel is not None and not self._holds_group:
-            logger.info("consumer group %r of topic %r is held by another consumer; waiting for it",
-                        self.group, self.topic)
-            self._logged_waiting = True
-
-    def _on_token(self, channel: Any) -> None:
-        if channel is not self._channel or self._holds_group:
-            return
-        self._holds_group = True
-        if self._logged_waiting:
-            logger.info("consumer group %r took topic %r", self.group, self.topic)
-            self._logged_waiting = False
-
+    def _read_offset(self, channel: Any) -> None:
         def got(channel_: Any, method: Any, properties: Any, body: bytes) -> None:
             # Put the offset back at once, so that x-max-length 1 drops it when a newer one arrives.
             channel.basic_reject(method.delivery_tag, requeue=True)
@@ -705,9 +761,9 @@ class _GroupConsumer(_ConnectionLoop):
                                           headers, body))
 
         channel.basic_consume(self.topic, deliver, auto_ack=False, arguments={STREAM_OFFSET_HEADER: start},
-                              callback=lambda frame: self._on_consuming(channel, start))
+                              callback=lambda frame: self._on_consuming(start))
 
-    def _on_consuming(self, channel: Any, start: int | str) -> None:
+    def _on_consuming(self, start: int | str) -> None:
         logger.debug("group %r reads topic %r from offset %s", self.group, self.topic, start)
         self._ready = True
         self._flush_commit()
@@ -717,7 +773,6 @@ class _GroupConsumer(_ConnectionLoop):
             return
         was_ready = self._ready
         self._channel = None
-        self._holds_group = False
         self._ready = False
         self._commit_in_flight = None
         connection = self._connection
@@ -728,18 +783,13 @@ class _GroupConsumer(_ConnectionLoop):
             return
         if not was_ready and getattr(reason, "reply_code", None) in _SETUP_ERRORS:
             # Declaring failed, such as for a stream declared with other arguments. Retrying cannot help.
-            self.deliveries.put(_Failure(
-                f"Consuming topic {self.topic!r} as group {self.group!r} from RabbitMQ at {self.masked_url} "
-                f"failed: {_describe(reason)}."))
+            self._fail(reason)
             return
+        if not self._holds_group:
+            return  # closed here because the token channel closed
         logger.warning("RabbitMQ at %s closed the channel of group %r on topic %r: %s; reopening it",
                        self.masked_url, self.group, self.topic, _describe(reason))
-        self._ioloop.call_later(CHANNEL_RETRY_SECONDS, self._reopen_channel)
-
-    def _reopen_channel(self) -> None:
-        connection = self._connection
-        if connection is not None and connection.is_open and self._channel is None and not self._closing:
-            connection.channel(on_open_callback=self._on_channel_open)
+        self._ioloop.call_later(CHANNEL_RETRY_SECONDS, self._open_stream_channel)
 
     def _on_cancelled(self, channel: Any) -> None:
         # RabbitMQ cancels a consumer whose queue was deleted or moved. Subscribing again needs a new channel.
@@ -748,9 +798,15 @@ class _GroupConsumer(_ConnectionLoop):
         if channel.is_open:
             channel.close()
 
+    def _fail(self, reason: BaseException) -> None:
+        self.deliveries.put(_Failure(
+            f"Consuming topic {self.topic!r} as group {self.group!r} from RabbitMQ at {self.masked_url} failed: "
+            f"{_describe(reason)}."))
+
     def _lost(self) -> None:
-        self._channel = None
+        self._token_channel = None
         self._holds_group = False
+        self._channel = None
         self._ready = False
         self._commit_in_flight = None
 
@@ -760,22 +816,20 @@ class _GroupConsumer(_ConnectionLoop):
 
     # I/O thread: acks and offsets
 
-    def _publish(self, channel: Any, routing_key: str, body: bytes, properties: pika.BasicProperties) -> int:
-        """Send a message through the default exchange and return the delivery tag of its confirm."""
-        channel.basic_publish("", routing_key, body, properties, mandatory=True)
-        self._sequence += 1
-        return self._sequence
-
     def _drain_settlements(self) -> None:
         self._drain_scheduled = False
-        channel = self._channel
-        acking = channel is not None and channel.is_open
+        last_tag = 0
         while self._settlements:
             delivery, next_offset = self._settlements.popleft()
-            if acking and delivery.generation == self._generation:
-                channel.basic_ack(delivery.delivery_tag)
+            if delivery.generation == self._generation:
+                last_tag = max(last_tag, delivery.delivery_tag)
             if next_offset is not None and (self._next_offset is None or next_offset > self._next_offset):
                 self._next_offset = next_offset
+        channel = self._channel
+        if last_tag and channel is not None and channel.is_open:
+            # The consuming thread settles deliveries in the order they arrived, so every delivery up to
+            # the last one is settled and one ack with multiple=True covers them.
+            channel.basic_ack(last_tag, multiple=True)
         self._flush_commit()
 
     def _flush_commit(self) -> None:
@@ -784,8 +838,10 @@ class _GroupConsumer(_ConnectionLoop):
                 or not channel.is_open):
             self._finish_if_idle()
             return
-        self._commit_tag = self._publish(channel, self._offset_queue, str(self._next_offset).encode(),
-                                         _COMMIT_PROPERTIES)
+        channel.basic_publish("", self._offset_queue, str(self._next_offset).encode(), _COMMIT_PROPERTIES,
+                              mandatory=True)
+        self._sequence += 1
+        self._commit_tag = self._sequence
         self._commit_in_flight = self._next_offset
 
     def _on_confirm(self, frame: Any) -> None:
@@ -793,7 +849,7 @@ class _GroupConsumer(_ConnectionLoop):
         confirms_commit = method.delivery_tag == self._commit_tag or (
             method.multiple and method.delivery_tag > self._commit_tag)
         if self._commit_in_flight is None or not confirms_commit:
-            return  # the confirm of a token
+            return
         offset, self._commit_in_flight = self._commit_in_flight, None
         if isinstance(method, spec.Basic.Ack):
             if self.committed is None or offset > self.committed:
@@ -834,36 +890,41 @@ class _GroupConsumer(_ConnectionLoop):
 class RabbitMQQueue(Queue):
     """Queue on a RabbitMQ broker, with topics kept as streams (see the module notes).
 
-    Nothing connects until the first publish or consume. Publishing shares one connection with an I/O
-    thread; each :meth:`consume` call opens a connection of its own for its duration.
+    Nothing connects until the first publish, consume or status call. All publishing goes through one
+    connection served by an I/O thread, and each :meth:`consume` call opens a connection of its own for
+    its duration. :meth:`status` opens a short-lived connection.
 
     Parameters
     ----------
     url : str
-        ``amqp://user:password@host:5672/vhost`` or ``amqps://…``; pika's URL query options such as
+        ``amqp://user:password@host:5672/vhost`` or ``amqps://…``. pika's URL query options such as
         ``?heartbeat=30`` apply too.
     prefetch : int
-        Deliveries a consumer may hold unacknowledged (``basic.qos`` prefetch count).
+        Deliveries a consumer may hold unacknowledged (``basic.qos`` prefetch count). With 1, RabbitMQ
+        sends each message only after the ack of the one before, so larger values consume faster.
     publish_timeout : float
         Seconds a publish waits for the broker's confirms, including any reconnect, before it raises
-        :class:`~workbench.errors.PublishError`; also the longest wait of :meth:`close` and of the end of
-        :meth:`consume` for confirms still pending.
+        :class:`~workbench.errors.PublishError`. It is also the maximum wait of :meth:`close` and of the
+        end of :meth:`consume` for confirms still pending.
     heartbeat : int, optional
-        AMQP heartbeat timeout in seconds; None accepts the broker's (60 s by default), 0 turns it off.
+        AMQP heartbeat timeout in seconds. None accepts the broker's (60 s by default), and 0 turns
+        heartbeats off.
     connection_timeout : float
-        Seconds to open the TCP connection, and again to finish the AMQP handshake.
+        Seconds to open the TCP connection, and separately to complete the whole connection setup
+        (pika's ``socket_timeout`` and ``stack_timeout``).
     blocked_connection_timeout : float, optional
         Seconds a connection may stay blocked by a broker resource alarm before pika closes it and
-        this queue reconnects; None waits for as long as the alarm lasts.
+        this queue reconnects. None waits for as long as the alarm lasts.
     reconnect_max_delay : float
         Maximum pause between reconnect attempts, in seconds.
     max_deliveries : int, optional
         Deliveries of a message whose handler keeps failing before it is dead-lettered.
     max_age : str, optional
-        Retention of new streams as RabbitMQ's ``x-max-age``, such as ``"7D"``; streams that exist keep
-        their arguments, and RabbitMQ refuses a declaration with other ones.
+        Retention of new streams as RabbitMQ's ``x-max-age``, such as ``"7D"``. Every client of a topic
+        must pass the same value, because RabbitMQ rejects a declaration whose arguments differ from the
+        stream's (406 PRECONDITION_FAILED). Change the retention of existing streams with a policy.
     max_length_bytes : int, optional
-        Retention of new streams by size, RabbitMQ's ``x-max-length-bytes``.
+        Retention of new streams by size, RabbitMQ's ``x-max-length-bytes``, with the same rule.
     """
 
     def __init__(
