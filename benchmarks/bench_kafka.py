@@ -11,9 +11,9 @@ Both sides give the same guarantees:
   sends every message and waits for the acknowledgement of each. Workbench does this in ``publish_many``. The one-at-a-time rows wait for
   each acknowledgement before sending the next message (``publish`` against ``send().get()``).
 - consuming: a new consumer group reads from the earliest offset with auto-commit off, parses each
-  message's JSON and commits the next offset synchronously after each message. Workbench polls one
-  record at a time; the plain consumer keeps kafka-python's default of up to 500 records per poll.
-  Both times include joining the group.
+  message's JSON and commits the next offset synchronously after each message. Both fetch up to
+  ``--max-poll-records`` records per poll (default 500, kafka-python's default; workbench's own
+  default is 1, which suits slow handlers). Both times include joining the group.
 
 Run: ``.venv/bin/python benchmarks/bench_kafka.py [--messages N] [--single N] [--repeats R] [--json]``.
 The script prints a message and exits 0 when no broker accepts a connection.
@@ -72,8 +72,9 @@ def timed(function: Callable[[], int]) -> dict[str, float]:
 # Workbench -------------------------------------------------------------------------------------------
 
 
-def bench_workbench(url: str, servers: list[str], messages: list[Message], single: int) -> dict[str, Any]:
-    queue = KafkaQueue(url)
+def bench_workbench(url: str, servers: list[str], messages: list[Message], single: int,
+                    max_poll_records: int) -> dict[str, Any]:
+    queue = KafkaQueue(url, max_poll_records=max_poll_records)
     queue.status()  # connects the producer and the admin client before the clock starts
 
     topic = create_topic(servers)
@@ -107,7 +108,7 @@ def bench_workbench(url: str, servers: list[str], messages: list[Message], singl
 # Plain kafka-python -----------------------------------------------------------------------------------
 
 
-def bench_plain(servers: list[str], messages: list[Message], single: int) -> dict[str, Any]:
+def bench_plain(servers: list[str], messages: list[Message], single: int, max_poll_records: int) -> dict[str, Any]:
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
 
     topic = create_topic(servers)
@@ -119,7 +120,7 @@ def bench_plain(servers: list[str], messages: list[Message], single: int) -> dic
         return len(futures)
 
     publish = timed(publish_all)
-    consume_result = timed(lambda: plain_consume(servers, topic, len(messages)))
+    consume_result = timed(lambda: plain_consume(servers, topic, len(messages), max_poll_records))
 
     single_topic = create_topic(servers)
 
@@ -133,10 +134,11 @@ def bench_plain(servers: list[str], messages: list[Message], single: int) -> dic
     return {"publish_many": publish, "consume": consume_result, "publish_single": single_result}
 
 
-def plain_consume(servers: list[str], topic: str, count: int) -> int:
+def plain_consume(servers: list[str], topic: str, count: int, max_poll_records: int) -> int:
     """Read ``count`` messages, parsing each and committing its next offset right after it."""
     consumer = KafkaConsumer(bootstrap_servers=servers, group_id=f"bench-{uuid.uuid4().hex[:8]}",
-                             enable_auto_commit=False, auto_offset_reset="earliest")
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_poll_records=max_poll_records)
     consumer.subscribe([topic])
     seen = 0
     deadline = time.monotonic() + IDLE_TIMEOUT_S
@@ -165,13 +167,13 @@ def broker_reachable(servers: list[str]) -> str | None:
         return str(exc)
 
 
-def run(url: str, count: int, single: int, repeats: int) -> dict[str, Any]:
+def run(url: str, count: int, single: int, repeats: int, max_poll_records: int) -> dict[str, Any]:
     servers = parse_bootstrap_servers(url)
     messages = make_messages(count)
     runs: dict[str, list[dict[str, Any]]] = {"workbench": [], "plain": []}
     for _ in range(repeats):
-        runs["workbench"].append(bench_workbench(url, servers, messages, single))
-        runs["plain"].append(bench_plain(servers, messages, single))
+        runs["workbench"].append(bench_workbench(url, servers, messages, single, max_poll_records))
+        runs["plain"].append(bench_plain(servers, messages, single, max_poll_records))
 
     result: dict[str, Any] = {
         "machine": machine_info() | {"kafka-python": importlib.metadata.version("kafka-python")},
@@ -180,6 +182,7 @@ def run(url: str, count: int, single: int, repeats: int) -> dict[str, Any]:
         "message_bytes": len(messages[0].to_json()),
         "single_messages": single,
         "repeats": repeats,
+        "max_poll_records": max_poll_records,
         "steps": {},
     }
     for step in ("publish_many", "publish_single", "consume"):
@@ -220,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="messages published one at a time, each waiting for its acknowledgement (default 1000)")
     parser.add_argument("--repeats", type=positive_int, default=3,
                         help="runs of each side; the median time is printed (default 3)")
+    parser.add_argument("--max-poll-records", type=positive_int, default=500,
+                        help="records both consumers fetch per poll (default 500)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)
 
@@ -230,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
               "`scripts/services/start.sh kafka`.", file=sys.stderr)
         return 0
 
-    result = run(url, args.messages, min(args.single, args.messages), args.repeats)
+    result = run(url, args.messages, min(args.single, args.messages), args.repeats, args.max_poll_records)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

@@ -93,7 +93,7 @@ def test_open_queue_returns_kafka_queue():
     assert queue.publish_timeout == 2.0
 
 
-@pytest.mark.parametrize("option", ["publish_timeout", "partitions", "replication_factor"])
+@pytest.mark.parametrize("option", ["publish_timeout", "partitions", "replication_factor", "max_poll_records"])
 def test_queue_rejects_non_positive_option(option):
     with pytest.raises(ConfigError, match=option):
         KafkaQueue("kafka://127.0.0.1:1", **{option: 0})
@@ -423,3 +423,20 @@ def test_slow_handler_is_redelivered(kafka_url, topic):
     assert calls == [event.message_id, event.message_id]
     assert result.handled == 2
     assert depth[f"{topic} (group slow)"] == 0
+
+
+def test_retry_inside_poll_batch_keeps_order(kafka_url, topic):
+    queue = KafkaQueue(kafka_url, max_poll_records=50)
+    queue.publish_many(topic, [Message({"n": index}) for index in range(5)])
+    calls = []
+
+    def fail_once_on_two(message):
+        calls.append(message.payload["n"])
+        if message.payload["n"] == 2 and calls.count(2) == 1:
+            raise RuntimeError("temporary")
+
+    result = queue.consume(topic, "batch", fail_once_on_two, max_messages=5, idle_timeout=IDLE)
+    queue.close()
+
+    assert calls == [0, 1, 2, 2, 3, 4]
+    assert result.handled == 5

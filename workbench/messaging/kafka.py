@@ -97,6 +97,10 @@ class KafkaQueue(Queue):
         Of the topics this queue creates; existing topics keep theirs.
     max_poll_interval_ms : int
         Maximum time a handler may run before the group considers this consumer dead and rebalances.
+    max_poll_records : int
+        Records fetched per poll (default 1). Each is still handled and committed one at a time, but
+        the time between two polls becomes the sum of their handler times, which must stay below
+        ``max_poll_interval_ms``. Raise it for fast handlers to read more per round trip.
     session_timeout_ms : int
         Time without heartbeats after which the group drops a consumer that died without leaving.
     reconnect_backoff_ms, reconnect_backoff_max_ms : int
@@ -122,6 +126,7 @@ class KafkaQueue(Queue):
         partitions: int = 1,
         replication_factor: int = 1,
         max_poll_interval_ms: int = 300_000,
+        max_poll_records: int = 1,
         session_timeout_ms: int = 45_000,
         reconnect_backoff_ms: int = 100,
         reconnect_backoff_max_ms: int = 10_000,
@@ -136,6 +141,7 @@ class KafkaQueue(Queue):
                 "`pip install 'kafka-python>=3.0'`.", name="WORKBENCH_QUEUE_URL", value=mask_url(url))
         _check_positive("publish_timeout", publish_timeout)
         _check_positive("partitions", partitions)
+        _check_positive("max_poll_records", max_poll_records)
         _check_positive("replication_factor", replication_factor)
 
         self.url = url
@@ -144,6 +150,7 @@ class KafkaQueue(Queue):
             self.max_deliveries = max_deliveries
         self.publish_timeout = float(publish_timeout)
         self.partitions = partitions
+        self.max_poll_records = max_poll_records
         self.replication_factor = replication_factor
         self.max_poll_interval_ms = max_poll_interval_ms
         self.session_timeout_ms = session_timeout_ms
@@ -286,7 +293,7 @@ class KafkaQueue(Queue):
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=1,
+            max_poll_records=self.max_poll_records,
             max_poll_interval_ms=self.max_poll_interval_ms,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=min(3000, self.session_timeout_ms // 3),
@@ -487,7 +494,7 @@ class _GroupSession:
             if idle_timeout is not None:
                 remaining = idle_timeout - (time.monotonic() - idle_since)
                 poll_ms = int(min(poll_ms, max(remaining, 0.0) * 1000))
-            batch = self.consumer.poll(timeout_ms=poll_ms, max_records=1)
+            batch = self.consumer.poll(timeout_ms=poll_ms, max_records=self.queue.max_poll_records)
             if not assigned and self.consumer.assignment():
                 assigned, idle_since = True, time.monotonic()
             if not batch:
@@ -495,10 +502,25 @@ class _GroupSession:
                     break
                 continue
 
-            for records in batch.values():
-                for record in records:
-                    result.add(self.deliver(record))
+            self.deliver_batch(batch, result, max_messages, stop)
             idle_since = time.monotonic()
+
+    def deliver_batch(self, batch: dict[Any, list[Any]], result: ConsumeResult, max_messages: int | None,
+                      stop: threading.Event | None) -> None:
+        """Deliver the records of one poll in order, one at a time.
+
+        A retry seeks its partition back, so the partition's later records of this poll are left for the
+        next poll, which fetches again from the retried offset. Records left when ``stop`` is set or
+        ``max_messages`` is reached were not committed, so the group receives them again later.
+        """
+        for records in batch.values():
+            for record in records:
+                if stop_requested(stop) or (max_messages is not None and result.settled >= max_messages):
+                    return
+                outcome = self.deliver(record)
+                result.add(outcome)
+                if outcome is Outcome.RETRY:
+                    break
 
     def deliver(self, record: Any) -> Outcome:
         """Hand one record to the handler, then commit past it or seek back to it for a retry."""
