@@ -217,3 +217,17 @@ def test_bad_setting_is_reported(capsys, monkeypatch):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "commands" in capsys.readouterr().out
+
+
+def test_record_rejects_missing_store(capsys, tmp_path):
+    status = main(["--store", f"sqlite:///{tmp_path}/typo.db", "monitoring", "record", MODEL_ID, "--features",
+                   '{"x": 1.0}', "--prediction", "1"])
+    assert status == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_two_slash_sqlite_url_rejected(capsys):
+    status = main(["--store", "sqlite://.workbench/workbench.db", "models", "list"])
+    assert status == 1
+    assert "three or four slashes" in capsys.readouterr().err

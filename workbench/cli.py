@@ -130,8 +130,8 @@ def _monitoring_status(args: argparse.Namespace, settings: Settings) -> int:
     for status in statuses:
         print(status.summary())
         frame = status.drift.to_frame()
-        print(frame[["kind", "status", "test", "statistic", "pvalue_adjusted", "effect_size",
-                     "missing_share_current"]].to_string(float_format=lambda v: f"{v:.4g}"))
+        print(frame[["kind", "drift", "status", "test", "statistic", "pvalue_adjusted", "effect_size",
+                     "missing_share_current", "missing_drift"]].to_string(float_format=lambda v: f"{v:.4g}"))
         if status.decay.metrics:
             print(status.decay.to_frame().to_string(float_format=lambda v: f"{v:.4f}"))
         print()
@@ -141,6 +141,7 @@ def _monitoring_status(args: argparse.Namespace, settings: Settings) -> int:
 def _monitoring_record(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.monitoring import Monitor
 
+    _require_existing_store(settings)
     features = _json_argument(args.features, "--features")
     probability = None if args.probability is None else _json_argument(args.probability, "--probability")
     label = None if args.label is None else _json_or_text(args.label)
@@ -158,6 +159,7 @@ def _monitoring_record(args: argparse.Namespace, settings: Settings) -> int:
 def _monitoring_label(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.monitoring import Monitor
 
+    _require_existing_store(settings)
     label = _json_or_text(args.label)
     Monitor(settings=settings).record_label(args.model_id, args.prediction_id, label)
     _emit(args, {"model_id": args.model_id, "prediction_id": args.prediction_id, "label": label},
@@ -499,12 +501,16 @@ def _sample_size(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _require_existing_store(settings: Settings) -> None:
-    """Reject a SQLite store file that does not exist, so a mistyped URL never reads as an empty store."""
+    """Reject a SQLite store file that does not exist, so a mistyped URL never reads as an empty store.
+
+    Only commands that register models (``models register``, ``demo``) create a store.
+    """
     from workbench.errors import NotFoundError
     from workbench.store.urls import url_scheme
 
     url = settings.store_url
-    if url_scheme(url) != "sqlite":
+    if url_scheme(url) != "sqlite" or not url.startswith("sqlite:///"):
+        # open_store reports a malformed SQLite URL itself.
         return
     path = url[len("sqlite:///"):]
     if path != ":memory:" and not Path(path).exists():

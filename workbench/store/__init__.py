@@ -32,8 +32,10 @@ def open_store(url: str) -> Store:
     if scheme == "sqlite":
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
+            # sqlite://name/path would read "name" as a host, so only three or four slashes pass.
             raise ConfigError(
-                f"Store URL {mask_url(url)!r} has no database path; use sqlite:///path/to/workbench.db.",
+                f"Store URL {mask_url(url)!r} has no database path; use sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db (three or four slashes).",
                 name="WORKBENCH_STORE_URL", value=mask_url(url),
             )
         return SQLiteStore(url[len(prefix):], url=url)
