@@ -83,8 +83,9 @@ def options():
 
 
 def prediction_event(index, x=0.1, **changes):
-    payload = {"model_id": MODEL_ID, "prediction_id": f"evt-{index}", "timestamp": f"2026-09-07T10:{index % 60:02d}:00Z",
-               "features": {"x": x, "site": "A"}, "prediction": 1, "probability": [0.3, 0.7]}
+    payload = {"model_id": MODEL_ID, "prediction_id": f"evt-{index}",
+               "timestamp": f"2026-09-07T10:{index % 60:02d}:00Z", "features": {"x": x, "site": "A"},
+               "prediction": 1, "probability": [0.3, 0.7]}
     payload.update(changes)
     return Message(payload, type="prediction")
 
@@ -94,9 +95,10 @@ def label_event(index, label):
 
 
 def consume(queue, topic, count):
-    """Read ``count`` messages of ``topic`` as a new group; return them."""
+    """Return the first ``count`` messages of ``topic``, read as a new consumer group."""
     seen = []
-    queue.consume(topic, f"inspect-{uuid.uuid4().hex[:8]}", seen.append, max_messages=count, idle_timeout=IDLE)
+    group = f"inspect-{uuid.uuid4().hex[:8]}"
+    queue.consume(topic, group, seen.append, max_messages=count, idle_timeout=IDLE)
     return seen
 
 
@@ -133,7 +135,7 @@ def test_event_redelivered_after_crash_is_stored_once(queue, monitor, options):
     queue.publish(options.topic, prediction_event(1))
 
     class Crash(BaseException):
-        """Stands for the consumer process dying after the row was stored and before the acknowledgement."""
+        """Death of the consumer process after the row was stored and before the acknowledgement."""
 
     class CrashingConsumer(PredictionConsumer):
         def handle(self, message):
@@ -219,10 +221,20 @@ def test_invalid_event_goes_to_dead_letter(queue, monitor, options, monkeypatch,
     assert dead_headers[ORIGINAL_TOPIC_HEADER] == options.topic
 
 
+def test_unhashable_model_id_is_rejected_at_once(queue, monitor, options):
+    queue.publish(options.topic, prediction_event(1, model_id=["ingest-model:1"]))
+
+    result = PredictionConsumer(queue, monitor, options).run(max_messages=1, idle_timeout=IDLE)
+
+    assert result.retried == 0
+    assert result.dead_lettered == 1
+
+
 def test_new_alert_is_published(queue, monitor, options):
     # Values far outside the reference N(0, 1) so the window drifts.
     queue.publish_many(options.topic, [prediction_event(index, x=8.0 + index / 100) for index in range(40)])
-    checked = IngestOptions(topic=options.topic, alerts_topic=options.alerts_topic, check_every=40, window="last:40")
+    checked = IngestOptions(topic=options.topic, alerts_topic=options.alerts_topic, check_every=40,
+                            window="last:40")
 
     PredictionConsumer(queue, monitor, checked).run(max_messages=40, idle_timeout=IDLE)
     (alert,) = consume(queue, options.alerts_topic, 1)

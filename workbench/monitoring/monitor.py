@@ -244,6 +244,9 @@ class Monitor:
     # Helpers -----------------------------------------------------------------------------------------
 
     def _recording_model(self, model_id: str) -> ModelRecord:
+        if not isinstance(model_id, str):
+            raise ValidationError(f"Model id {model_id!r} is invalid; use a string such as 'name:version'.",
+                                  field="model_id", value=model_id)
         model = self._recording_models.get(model_id)
         if model is None:
             model = self._recording_models[model_id] = self._monitored_model(model_id)
