@@ -45,8 +45,9 @@ from workbench.store.base import (
     Store,
     check_rows,
 )
+from workbench.store.codec import decode_record, encode_record
 from workbench.store.urls import mask_url
-from workbench.timeutil import from_micros, to_micros
+from workbench.timeutil import to_micros
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class MongoStore(Store):
 
     def insert_model(self, record: dict[str, Any]) -> None:
         model_id = record["model_id"]
-        document = {"_id": model_id, "record": json.dumps(_encode(record))}
+        document = {"_id": model_id, "record": encode_record(record)}
         with self._errors("Writing to"):
             try:
                 self._models.insert_one(document)
@@ -193,12 +194,12 @@ class MongoStore(Store):
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         with self._errors("Reading"):
             document = self._models.find_one({"_id": model_id})
-        return None if document is None else _decode(json.loads(document["record"]))
+        return None if document is None else decode_record(document["record"])
 
     def list_models(self) -> list[dict[str, Any]]:
         with self._errors("Reading"):
             documents = list(self._models.find({}, sort=[("_id", ASCENDING)]))
-        return [_decode(json.loads(document["record"])) for document in documents]
+        return [decode_record(document["record"]) for document in documents]
 
     def update_model(self, model_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         # A compare-and-swap on the stored text: the replacement applies only if no other writer changed
@@ -209,12 +210,12 @@ class MongoStore(Store):
             if document is None:
                 raise NotFoundError(f"Model {model_id!r} is not registered.", kind="model", key=model_id)
 
-            record = _decode(json.loads(document["record"]))
+            record = decode_record(document["record"])
             record.update(changes)
             with self._errors("Writing to"):
                 result = self._models.replace_one(
                     {"_id": model_id, "record": document["record"]},
-                    {"_id": model_id, "record": json.dumps(_encode(record))},
+                    {"_id": model_id, "record": encode_record(record)},
                 )
             if result.matched_count == 1:
                 return record
@@ -308,7 +309,7 @@ class MongoStore(Store):
             "kind": alert["kind"],
             "created_at": alert["created_at"],
             "created_at_us": to_micros(alert["created_at"]),
-            "record": json.dumps(_encode(alert)),
+            "record": encode_record(alert),
         }
         with self._errors("Writing to"):
             try:
@@ -330,7 +331,7 @@ class MongoStore(Store):
             documents = list(self._alerts.find(
                 query, {"record": 1}, sort=[("created_at_us", DESCENDING), ("_id", DESCENDING)], limit=limit or 0,
             ))
-        return [_decode(json.loads(document["record"])) for document in documents]
+        return [decode_record(document["record"]) for document in documents]
 
     # Lifecycle ---------------------------------------------------------------------------------------
 
@@ -629,32 +630,3 @@ def _prediction_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
         },
         columns=list(PREDICTION_COLUMNS),
     )
-
-
-def _encode(record: dict[str, Any]) -> dict[str, Any]:
-    """Replace datetimes by ``{"$ts": micros}`` so records round-trip through JSON, as in the SQLite store."""
-    return {key: _encode_value(value) for key, value in record.items()}
-
-
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$ts": to_micros(value)}
-    if isinstance(value, dict):
-        return {key: _encode_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode_value(item) for item in value]
-    return value
-
-
-def _decode(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: _decode_value(value) for key, value in record.items()}
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.keys() == {"$ts"}:
-            return from_micros(value["$ts"])
-        return {key: _decode_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode_value(item) for item in value]
-    return value

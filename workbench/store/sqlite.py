@@ -29,7 +29,8 @@ from workbench.store.base import (
     Store,
     check_rows,
 )
-from workbench.timeutil import from_micros, to_micros
+from workbench.store.codec import decode_record, encode_record
+from workbench.timeutil import to_micros
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class SQLiteStore(Store):
         try:
             with self._transaction() as conn:
                 conn.execute("INSERT INTO models (model_id, record) VALUES (?, ?)",
-                             (model_id, json.dumps(_encode(record))))
+                             (model_id, encode_record(record)))
         except sqlite3.IntegrityError:
             raise ConflictError(
                 f"Model {model_id!r} is already registered; register a new version or change its stage."
@@ -117,21 +118,21 @@ class SQLiteStore(Store):
 
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         row = self._query("SELECT record FROM models WHERE model_id = ?", (model_id,)).fetchone()
-        return None if row is None else json.loads(row[0], object_hook=_decode_object)
+        return None if row is None else decode_record(row[0])
 
     def list_models(self) -> list[dict[str, Any]]:
         rows = self._query("SELECT record FROM models ORDER BY model_id").fetchall()
-        return [_decode(json.loads(row[0])) for row in rows]
+        return [decode_record(row[0]) for row in rows]
 
     def update_model(self, model_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         with self._transaction() as conn:
             row = conn.execute("SELECT record FROM models WHERE model_id = ?", (model_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"Model {model_id!r} is not registered.", kind="model", key=model_id)
-            record = _decode(json.loads(row[0]))
+            record = decode_record(row[0])
             record.update(changes)
             conn.execute("UPDATE models SET record = ? WHERE model_id = ?",
-                         (json.dumps(_encode(record)), model_id))
+                         (encode_record(record), model_id))
         return record
 
     # Predictions and labels --------------------------------------------------------------------------
@@ -214,7 +215,7 @@ class SQLiteStore(Store):
                 "INSERT OR IGNORE INTO alerts (alert_id, model_id, window_key, kind, created_ts, record) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (alert["alert_id"], alert["model_id"], alert["window_key"], alert["kind"],
-                 to_micros(alert["created_at"]), json.dumps(_encode(alert))),
+                 to_micros(alert["created_at"]), encode_record(alert)),
             )
             return cursor.rowcount == 1
 
@@ -228,7 +229,7 @@ class SQLiteStore(Store):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [_decode(json.loads(row[0])) for row in self._query(sql, params).fetchall()]
+        return [decode_record(row[0]) for row in self._query(sql, params).fetchall()]
 
     # Lifecycle ---------------------------------------------------------------------------------------
 
@@ -301,38 +302,3 @@ def _prediction_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         columns=list(PREDICTION_COLUMNS),
     )
     return frame
-
-
-def _encode(record: dict[str, Any]) -> dict[str, Any]:
-    """Replace datetimes by ``{"$ts": micros}`` so records round-trip through JSON."""
-    return {key: _encode_value(value) for key, value in record.items()}
-
-
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$ts": to_micros(value)}
-    if isinstance(value, dict):
-        return {key: _encode_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode_value(item) for item in value]
-    return value
-
-
-def _decode_object(value: dict[str, Any]) -> Any:
-    if value.keys() == {"$ts"}:
-        return from_micros(value["$ts"])
-    return value
-
-
-def _decode(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: _decode_value(value) for key, value in record.items()}
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.keys() == {"$ts"}:
-            return from_micros(value["$ts"])
-        return {key: _decode_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode_value(item) for item in value]
-    return value
