@@ -376,6 +376,9 @@ def _add_messaging(commands: Any, common: argparse.ArgumentParser) -> None:
     publish.set_defaults(handler=_messaging_publish)
 
     status = sub.add_parser("status", parents=[common], help="connection state and queue depth or lag")
+    status.add_argument("--topic", action="append", default=[],
+                        help="topic whose depth to report on RabbitMQ or Kafka; repeat for several")
+    status.add_argument("--group", help="consumer group whose lag on each --topic to report (Kafka)")
     status.set_defaults(handler=_messaging_status)
 
     consume = commands.add_parser("consume", help="run a long-lived consumer")
@@ -416,6 +419,8 @@ def _messaging_status(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.messaging import open_queue
 
     with open_queue(settings.queue_url) as queue:
+        for topic in args.topic:
+            queue.watch(topic, args.group)
         status = queue.status()
     if args.json:
         _print_json(status.to_dict())

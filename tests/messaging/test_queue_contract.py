@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from workbench.errors import ValidationError
-from workbench.messaging import Message, dead_letter_topic
+from workbench.messaging import Message, dead_letter_topic, open_queue
 from workbench.messaging.base import DELIVERIES_HEADER, ORIGINAL_TOPIC_HEADER, REASON_HEADER
 
 # Seconds a consume call waits for a message that should already be there; generous for a broker
@@ -166,3 +166,15 @@ def test_status_masks_password(queue):
     status = queue.status()
 
     assert "guest:guest" not in status.url
+
+
+def test_status_reports_watched_topic(queue, topic):
+    queue.publish_many(topic, [Message({"n": index}) for index in range(3)])
+    # A new queue object knows of no topic until it is told, as in `workbench messaging status --topic`.
+    fresh = open_queue(queue.url)
+    fresh.watch(topic, "watcher")
+
+    status = fresh.status()
+    fresh.close()
+
+    assert any(name.startswith(topic) for name in status.depth)

@@ -169,6 +169,13 @@ class Queue(ABC):
         deliveries were settled, or when no message arrived for ``idle_timeout`` seconds.
         """
 
+    def watch(self, topic: str, group: str | None = None) -> None:
+        """Include ``topic``, and the lag of ``group`` on it, in :meth:`status` where the broker tells them.
+
+        A broker reports depth and lag per topic and group, so a fresh queue object knows of none until it
+        publishes, consumes or is told here. The embedded queue reports every topic without being told.
+        """
+
     @abstractmethod
     def status(self) -> QueueStatus:
         """Return the connection state and, where the broker reports them, queue depth or lag."""

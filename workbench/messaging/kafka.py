@@ -305,6 +305,12 @@ class KafkaQueue(Queue):
 
     # Status and lifecycle ----------------------------------------------------------------------------
 
+    def watch(self, topic: str, group: str | None = None) -> None:
+        # Kafka reports lag per consumer group, so a topic without a group adds nothing to status().
+        if group is not None:
+            with self._lock:
+                self._groups.add((topic, group))
+
     def status(self) -> QueueStatus:
         """Return whether a broker responds and the lag of each (topic, group) this queue consumed.
 

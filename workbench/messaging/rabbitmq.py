@@ -1112,6 +1112,12 @@ class RabbitMQQueue(Queue):
 
     # Status and lifecycle ----------------------------------------------------------------------------
 
+    def watch(self, topic: str, group: str | None = None) -> None:
+        # NOTE: only the topic's stream depth is added; a group's depth needs its stored offset, which
+        # this object reads only when it consumes as that group.
+        with self._lock:
+            self._topics.add(topic)
+
     def status(self) -> QueueStatus:
         """Return whether the broker accepts a connection, and the messages kept per topic this object used.
 
