@@ -163,9 +163,11 @@ class Monitor:
         The columns are ``prediction_id``, ``timestamp``, the features, ``prediction``, ``probability``,
         ``label`` and ``label_timestamp``, oldest first.
         """
-        model = self.registry.get(model_id)
-        window = Window.parse(window)
-        raw = self.store.fetch_predictions(model_id, start=window.start, end=window.end, last=window.last)
+        return self._window_frame(self.registry.get(model_id), Window.parse(window))
+
+    def _window_frame(self, model: ModelRecord, window: Window) -> pd.DataFrame:
+        """Build the frame of :meth:`load_window` for a model record the caller already read."""
+        raw = self.store.fetch_predictions(model.model_id, start=window.start, end=window.end, last=window.last)
         names = model.baseline.feature_names if model.baseline else []
         features = pd.DataFrame.from_records(raw["features"].tolist(), columns=names, index=raw.index)
         meta = raw.drop(columns=["features", "model_id"])
@@ -192,7 +194,7 @@ class Monitor:
         """
         model = self._monitored_model(model_id)
         window = Window.parse(window)
-        frame = self.load_window(model_id, window)
+        frame = self._window_frame(model, window)
         summary = WindowSummary.of(window, frame)
 
         drift = detect_drift(
@@ -220,7 +222,7 @@ class Monitor:
         predictions has a row with zero counts and no drift count. No alert is stored.
         """
         model = self._monitored_model(model_id)
-        frame = self.load_window(model_id, window)
+        frame = self._window_frame(model, Window.parse(window))
         columns = ["period_start", "predictions", "labelled", "drifted_features", "decay_status"]
         if frame.empty:
             return pd.DataFrame(columns=columns)
