@@ -164,7 +164,7 @@ def test_register_takes_metrics_and_classes_from_baseline(registry: Registry, ba
 
 
 def test_register_accepts_numpy_classes(registry: Registry) -> None:
-    # A scikit-learn classes_ array holds NumPy scalars, which the store's JSON cannot encode as is.
+    # A scikit-learn classes_ array contains NumPy scalars, which the store's JSON cannot encode as is.
     registry.register("lesion-classifier", 1, classes=np.array([0, 1]))
 
     assert registry.get("lesion-classifier:1").classes == (0, 1)

@@ -2,7 +2,7 @@
 
 The embedded queue always runs. RabbitMQ and Kafka run against the servers that
 ``scripts/services/start.sh`` starts on 127.0.0.1; their URLs can be changed with
-``WORKBENCH_TEST_AMQP_URL`` and ``WORKBENCH_TEST_KAFKA_URL``. A backend whose server does not answer
+``WORKBENCH_TEST_AMQP_URL`` and ``WORKBENCH_TEST_KAFKA_URL``. A backend whose server does not respond
 is skipped with the command that starts it, except with ``WORKBENCH_REQUIRE_SERVICES=1``, where the
 test fails instead.
 """

@@ -170,7 +170,7 @@ def test_status_masks_password(queue):
 
 def test_status_reports_watched_topic(queue, topic):
     queue.publish_many(topic, [Message({"n": index}) for index in range(3)])
-    # A new queue object knows of no topic until it is told, as in `workbench messaging status --topic`.
+    # A new queue object reports no topic until watch() names it, as `workbench messaging status --topic` does.
     fresh = open_queue(queue.url)
     fresh.watch(topic, "watcher")
 

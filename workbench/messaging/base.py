@@ -111,7 +111,7 @@ class QueueStatus:
     connected : bool
         Whether the broker responded.
     depth : dict
-        Topic (or queue) to messages waiting, where the broker tells; consumer lag on Kafka.
+        Topic (or queue) to messages waiting, where the broker reports it, or consumer lag on Kafka.
     detail : str
         Error text when not connected, or extra broker facts.
     """
@@ -170,10 +170,10 @@ class Queue(ABC):
         """
 
     def watch(self, topic: str, group: str | None = None) -> None:
-        """Include ``topic``, and the lag of ``group`` on it, in :meth:`status` where the broker tells them.
+        """Include ``topic``, and the lag of ``group`` on it, in :meth:`status` where the broker reports them.
 
-        A broker reports depth and lag per topic and group, so a fresh queue object knows of none until it
-        publishes, consumes or is told here. The embedded queue reports every topic without being told.
+        A broker reports depth and lag per topic and group, so a fresh queue object reports none until it
+        publishes, consumes or is given them here. The embedded queue reports every topic without this call.
         """
 
     @abstractmethod

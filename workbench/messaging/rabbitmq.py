@@ -7,7 +7,7 @@ Layout on the broker, all durable:
   applications can bind their own queues to the exchange by key.
 - A consumer group ``g`` of ``t`` stores the offset of its next message in the classic queue
   ``workbench.group-offset/<g>/<t>``, whose ``x-max-length: 1`` keeps only the newest offset.
-- A consumer of ``g`` reads ``t`` only while it holds the token of the queue
+- A consumer of ``g`` reads ``t`` only while it has the token of the queue
   ``workbench.group-token/<g>/<t>``, which has a single active consumer. A second consumer of the
   group waits, without polling, until RabbitMQ hands it the token when the first one's connection
   closes. So one consumer of a group reads a topic at a time, as in the embedded queue.
@@ -78,7 +78,7 @@ DEFAULT_CONNECTION_TIMEOUT = 10.0
 DEFAULT_RECONNECT_MAX_DELAY = 30.0
 #: First pause before a reconnect attempt, in seconds. It doubles on every failed attempt.
 RECONNECT_INITIAL_DELAY = 0.5
-#: Seconds a consumer waits for its group's token before it logs that another consumer holds the group.
+#: Seconds a consumer waits for its group's token before it logs that another consumer has the group.
 TOKEN_WAIT_NOTICE_SECONDS = 1.0
 #: Seconds between reopenings of a channel that RabbitMQ closed with an error.
 CHANNEL_RETRY_SECONDS = 1.0
@@ -557,7 +557,7 @@ class _GroupConsumer(_ConnectionLoop):
 
     Two channels serve it, and each step below runs in the callback of the one before. The token
     channel declares the group's token queue, adds a token to it and subscribes to it. Once a token
-    arrives, this consumer holds the group and opens the stream channel, which sets the prefetch and
+    arrives, this consumer has the group and opens the stream channel, which sets the prefetch and
     confirm mode, declares the topic's exchange, stream and binding, reads the stored offset and
     subscribes to the stream. With the token on a channel of its own, the stream channel can
     acknowledge with ``multiple=True`` without releasing the token.
@@ -585,7 +585,7 @@ class _GroupConsumer(_ConnectionLoop):
         self._token_channel: Any = None
         self._holds_group = False
         self._logged_waiting = False
-        #: The stream channel, open only while this consumer holds the group.
+        #: The stream channel, open only while this consumer has the group.
         self._channel: Any = None
         self._generation = 0
         self._ready = False
@@ -645,7 +645,7 @@ class _GroupConsumer(_ConnectionLoop):
                               callback=lambda frame: self._wait_for_group(channel))
 
     def _wait_for_group(self, channel: Any) -> None:
-        # The token queue has a single active consumer, so only the consumer that holds the group
+        # The token queue has a single active consumer, so only the consumer that has the group
         # receives a token. It keeps the token unacknowledged until its connection closes, and then
         # RabbitMQ hands the token to the next consumer in line. Every consumer adds a token so that one
         # exists, and x-max-length 1 drops the surplus.
@@ -1113,8 +1113,8 @@ class RabbitMQQueue(Queue):
     # Status and lifecycle ----------------------------------------------------------------------------
 
     def watch(self, topic: str, group: str | None = None) -> None:
-        # NOTE: only the topic's stream depth is added; a group's depth needs its stored offset, which
-        # this object reads only when it consumes as that group.
+        # NOTE: only the topic's stream depth is added. A group's depth needs its stored offset, and this
+        # object reads that offset only when it consumes as that group.
         with self._lock:
             self._topics.add(topic)
 

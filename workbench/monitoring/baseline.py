@@ -260,7 +260,7 @@ def compute_baseline(
     ------
     BaselineError
         If a column is entirely missing or not numeric where declared numeric. The error's ``baseline``
-        attribute holds the baseline of the remaining columns and ``columns`` names the failed ones.
+        attribute contains the baseline of the remaining columns and ``columns`` names the failed ones.
     ValidationError
         If the reference is empty or labels, predictions and probabilities do not fit it.
 

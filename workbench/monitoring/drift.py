@@ -226,7 +226,7 @@ def detect_drift(
     Raises
     ------
     ValidationError
-        If a baseline feature is missing from ``current``, a numeric column holds non-numbers, or
+        If a baseline feature is missing from ``current``, a numeric column contains non-numbers, or
         ``alpha``, ``correction`` or ``min_samples`` is out of range.
 
     Examples

@@ -60,7 +60,7 @@ def as_numeric(series: pd.Series, column: str) -> np.ndarray:
     """
     if pd.api.types.is_bool_dtype(series.dtype):
         raise ValidationError(
-            f"Column {column!r} holds booleans but is treated as numeric; declare it categorical.",
+            f"Column {column!r} contains booleans but is declared numeric; declare it categorical.",
             field=column, value=series.dtype,
         )
     converted = pd.to_numeric(series, errors="coerce")

@@ -56,8 +56,8 @@ def classification_metrics(
         {"average": "binary", "pos_label": classes[1]} if binary else {"average": "macro", "labels": classes}
     )
     with warnings.catch_warnings():
-        # A class with no predicted rows makes precision 0 by scikit-learn's zero_division rule; that
-        # value is reported as is rather than warned about on every window.
+        # A class with no predicted rows makes precision 0 by scikit-learn's zero_division rule. That value
+        # is reported as it is, so every window does not warn about it.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         metrics: dict[str, float | None] = {
             "accuracy": float(skm.accuracy_score(labels, predictions)),

@@ -177,7 +177,7 @@ def build_manifest(
         "status": "failed" if error else "succeeded",
         "error": dict(error) if error else None,
         "versions": package_versions(),
-        # The commit of the repository that holds the notebook, which is the code the report ran.
+        # The commit of the repository that contains the notebook, which is the code the report ran.
         **git_state(notebook.resolve().parent),
         "data_window": facts.get("data_window"),
         "facts": facts,
