@@ -13,7 +13,7 @@ help:
 	@echo "Targets:"
 	@echo "  venv     create $(VENV) with $(PYTHON) (3.11+) and install the package with its dev extra"
 	@echo "  test     run the test suite with pytest (fails when no tests ran)"
-	@echo "  demo     build the sample data, register the demo model, record the stream and write the monitoring report"
+	@echo "  demo     build the sample data, register the demo models, record the stream, simulate an A/B test and write both reports"
 	@echo "  samples  rebuild data_samples/reference.csv, production.csv and labels.csv"
 	@echo "  bench    run every benchmarks/bench_*.py"
 	@echo "  lint     run ruff check on the Python sources"

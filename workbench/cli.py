@@ -1,4 +1,4 @@
-"""The ``workbench`` command line: monitoring, models, drift, reports and the demo.
+"""The ``workbench`` command line: monitoring, models, drift, A/B tests, messaging, reports and the demo.
 
 Every command takes ``--json`` for machine-readable output and exits with status 1 and a one-line
 message on stderr when it fails; status 2 is a usage error.
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbench import __version__
+from workbench.cli_ab import add_ab
 from workbench.config import CORRECTIONS, Settings, load_settings
 from workbench.errors import WorkbenchError
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
@@ -50,6 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if isinstance(result, int) and result else 0
 
 
+def configure_logging(level: str) -> None:
+    """Send log records at ``level`` and above to stderr, keeping pymongo's command log out of them.
+
+    At DEBUG, pymongo's ``pymongo.command`` logger prints whole documents, which hold unit ids and
+    feature values, so the ``pymongo`` loggers stay at INFO or above whatever ``level`` is.
+    """
+    logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymongo").setLevel(max(logging.INFO, getattr(logging, level)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -67,11 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drift(commands, common)
     _add_report(commands, common)
     _add_messaging(commands, common)
+    add_ab(commands, common)
 
-    demo = commands.add_parser("demo", parents=[common], help="build the sample data, record a stream and "
-                               "run the monitoring report")
-    demo.add_argument("--output-dir", type=Path, help="folder of the executed report (default: a new folder "
-                      "under papermill_runs/model_monitoring/)")
+    demo = commands.add_parser("demo", parents=[common], help="build the sample data, record a stream, simulate "
+                               "an A/B test and run the monitoring and A/B testing reports")
+    demo.add_argument("--output-dir", type=Path, help="folder of the executed monitoring report, with the A/B "
+                      "report in its ab_testing/ subfolder (default: new folders under papermill_runs/)")
     demo.set_defaults(handler=_run_demo)
     return parser
 
@@ -473,8 +485,14 @@ def _add_report(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     from workbench.reports import run_report
 
+    if args.store:
+        # The notebook's kernel inherits this process's environment, and a notebook whose store_url
+        # parameter is empty reads WORKBENCH_STORE_URL, so --store reaches every report notebook.
+        os.environ["WORKBENCH_STORE_URL"] = args.store
     run = run_report(args.name, dict(args.parameter), output_dir=args.output_dir, show_code=args.show_code,
                      progress=not args.json and sys.stderr.isatty())
     _emit(args, run.to_dict(), f"report written to {run.html_path}")
@@ -485,7 +503,14 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.demo import run_demo
 
     result = run_demo(settings, output_dir=args.output_dir, progress=not args.json)
-    _emit(args, result, f"\n{result['summary']}\n\nHTML report: {result['html_path']}")
+    text = f"\n{result['summary']}\n\nHTML report: {result['html_path']}"
+    if result["ab_html_path"] is not None:
+        decision = result["ab_decision"] or {}
+        winner = decision.get("winner")
+        verdict = "no winner" if winner is None else f"{winner} wins ({decision.get('model_id')})"
+        text += (f"\n\nA/B test {result['experiment_id']}: {verdict}; the experiment keeps running"
+                 f"\nA/B testing report: {result['ab_html_path']}")
+    _emit(args, result, text)
     return 0
 
 
@@ -496,7 +521,7 @@ def _check_enabled(args: argparse.Namespace, settings: Settings) -> None:
 
     switch = getattr(args, "switch", None)
     if switch and not getattr(settings, switch):
-        variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED"}[switch]
+        variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED", "ab_testing_enabled": "AB_TESTING_ENABLED"}[switch]
         raise ConfigError(f"This command is switched off by {variable}=false; set {variable}=true to use it.",
                           name=variable, value="false")
 

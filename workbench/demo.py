@@ -1,10 +1,16 @@
-"""The demo: sample data, a registered model with its baseline, a recorded stream and the monitoring report.
+"""The demo: sample data, a registered model with its baseline, a recorded stream, an A/B test and two reports.
 
 The data are the real rows of the breast cancer data set that scikit-learn ships, turned into a
 reference cohort and an eight-week production stream by ``data_samples/build_samples.py``; from the
 fifth week one imaging site reports scaled texture features (``data_samples/README.md`` has the
-details). Running the demo twice is safe: the model is registered once, predictions are stored once
-by their prediction id, and alerts once per window.
+details). The A/B part registers a second version of the model and simulates an experiment between the
+two versions over the stream's final two weeks (:mod:`workbench.abtesting.simulation`). Its outcomes
+are drawn at random, not computed from the sample data. The experiment is left running, so version 1
+stays in production.
+
+Running the demo twice is safe: the models are registered once, predictions are stored once by their
+prediction id, alerts once per window, exposures once per unit, and outcomes are replaced by the same
+values.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from workbench.abtesting import Experiments
+from workbench.abtesting.simulation import simulate_experiment
 from workbench.config import Settings
 from workbench.errors import NotFoundError
 from workbench.monitoring import Monitor, compute_baseline
@@ -28,6 +36,12 @@ logger = logging.getLogger(__name__)
 DEMO_MODEL_NAME = "breast-cancer-lr"
 DEMO_MODEL_VERSION = "1"
 DEMO_MODEL_ID = f"{DEMO_MODEL_NAME}:{DEMO_MODEL_VERSION}"
+#: The second version of the demo model, the treatment of the demo experiment.
+DEMO_TREATMENT_VERSION = "2"
+DEMO_TREATMENT_ID = f"{DEMO_MODEL_NAME}:{DEMO_TREATMENT_VERSION}"
+DEMO_EXPERIMENT_ID = "breast-cancer-lr-v1-vs-v2"
+#: Days of the demo experiment, which end with the prediction stream.
+DEMO_EXPERIMENT_DAYS = 14
 #: The last 600 of the 2,400 predictions fall in the two final weeks, after the shift began.
 DEMO_WINDOW = "last:600"
 CLASSES = (0, 1)
@@ -45,8 +59,15 @@ def samples_dir() -> Path:
 def run_demo(settings: Settings, *, output_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Build the sample data, register the demo model, record the stream and run the monitoring report.
 
+    Then, unless A/B testing is switched off (``AB_TESTING_ENABLED=false``), register the model's
+    second version, simulate the experiment between both versions and run the A/B testing report. The
+    A/B report goes into ``output_dir / "ab_testing"`` when ``output_dir`` is given, because both runs
+    write a ``manifest.json``.
+
     Returns a dictionary with the model id, the counts recorded, the status summary of the demo window
-    and the paths of the HTML report and its manifest.
+    and the paths of the HTML report and its manifest. The A/B part adds ``experiment_id``,
+    ``ab_decision`` (the decision the A/B report computed, as a dictionary), ``ab_html_path`` and
+    ``ab_manifest_path``, all None when A/B testing is switched off.
     """
     from workbench.reports import run_report
 
@@ -63,13 +84,44 @@ def run_demo(settings: Settings, *, output_dir: Path | None = None, progress: bo
     parameters = {"model_id": model.model_id, "window": DEMO_WINDOW, "store_url": settings.store_url}
     run = run_report("model_monitoring", parameters, output_dir=output_dir, progress=progress)
     logger.info("demo report written to %s", run.html_path)
-    return {
+    result = {
         "model_id": model.model_id,
         **recorded,
         "summary": status.summary(),
         "alert": status.alert,
         "html_path": str(run.html_path),
         "manifest_path": str(run.manifest_path),
+        "experiment_id": None,
+        "ab_decision": None,
+        "ab_html_path": None,
+        "ab_manifest_path": None,
+    }
+    if settings.ab_testing_enabled:
+        ab_output_dir = None if output_dir is None else output_dir / "ab_testing"
+        result |= _run_ab_test(monitor, model, production, output_dir=ab_output_dir, progress=progress)
+    return result
+
+
+def _run_ab_test(monitor: Monitor, control: ModelRecord, production: pd.DataFrame, *, output_dir: Path | None,
+                 progress: bool) -> dict[str, Any]:
+    """Register the second model version, simulate the experiment and run the A/B testing report."""
+    from workbench.reports import run_report
+
+    treatment = _register_treatment(monitor, control)
+    # The experiment covers the stream's last DEMO_EXPERIMENT_DAYS whole days (UTC).
+    last_day = pd.to_datetime(production["timestamp"], utc=True).max().floor("D")
+    start = last_day - pd.Timedelta(days=DEMO_EXPERIMENT_DAYS - 1)
+    simulate_experiment(Experiments(monitor.store, monitor.registry), DEMO_EXPERIMENT_ID, control.model_id,
+                        treatment.model_id, days=DEMO_EXPERIMENT_DAYS, start=start.to_pydatetime())
+
+    parameters = {"experiment_id": DEMO_EXPERIMENT_ID, "store_url": monitor.settings.store_url}
+    run = run_report("ab_testing", parameters, output_dir=output_dir, progress=progress)
+    logger.info("demo A/B report written to %s", run.html_path)
+    return {
+        "experiment_id": DEMO_EXPERIMENT_ID,
+        "ab_decision": run.manifest["facts"].get("decision"),
+        "ab_html_path": str(run.html_path),
+        "ab_manifest_path": str(run.manifest_path),
     }
 
 
@@ -113,6 +165,19 @@ def _register(monitor: Monitor, reference: pd.DataFrame) -> ModelRecord:
     return monitor.registry.register(
         DEMO_MODEL_NAME, DEMO_MODEL_VERSION, stage="production", baseline_statistics=baseline,
         description="Logistic regression on the Wisconsin diagnostic breast cancer features (demo).",
+    )
+
+
+def _register_treatment(monitor: Monitor, control: ModelRecord) -> ModelRecord:
+    """Register version 2 of the demo model at stage staging, with version 1's baseline, unless it exists."""
+    try:
+        return monitor.registry.get(DEMO_TREATMENT_ID)
+    except NotFoundError:
+        pass
+    return monitor.registry.register(
+        DEMO_MODEL_NAME, DEMO_TREATMENT_VERSION, stage="staging", baseline_statistics=control.baseline,
+        description="Second version of the demo model, the treatment of the demo A/B test, whose outcomes are "
+                    "simulated. It shares version 1's baseline, computed from the same reference data.",
     )
 
 

@@ -1,4 +1,4 @@
-"""Storage of models, predictions, labels and alerts behind one contract, chosen by URL.
+"""Storage of models, predictions, labels, alerts and A/B experiments behind one contract, chosen by URL.
 
 ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` open the embedded store (the
 SQLAlchemy convention: three slashes and a relative path, four for an absolute one), and
@@ -10,7 +10,7 @@ the ``mongo`` extra: ``pip install 'workbench[mongo]'``.
 from __future__ import annotations
 
 from workbench.errors import ConfigError
-from workbench.store.base import PREDICTION_COLUMNS, Store
+from workbench.store.base import EXPOSURE_COLUMNS, OUTCOME_COLUMNS, PREDICTION_COLUMNS, Store
 from workbench.store.sqlite import SQLiteStore
 from workbench.store.urls import mask_url, url_scheme
 
@@ -62,4 +62,13 @@ def _open_mongo_store(url: str) -> Store:
     return MongoStore(url)
 
 
-__all__ = ["PREDICTION_COLUMNS", "SCHEMES", "SQLiteStore", "Store", "mask_url", "open_store"]
+__all__ = [
+    "EXPOSURE_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "SCHEMES",
+    "SQLiteStore",
+    "Store",
+    "mask_url",
+    "open_store",
+]

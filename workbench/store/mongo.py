@@ -1,6 +1,7 @@
 """The MongoDB store: one collection per kind of record in one database.
 
-The collections are ``models``, ``predictions``, ``labels`` and ``alerts``. The fields that the store
+The collections are ``models``, ``predictions``, ``labels`` and ``alerts``, and ``experiments``,
+``exposures`` and ``outcomes`` (see :mod:`workbench.store.mongo_experiments`). The fields that the store
 filters, sorts or joins on are native BSON values. The values that callers define (features, prediction,
 probability, label, and the model and alert records) are stored as JSON text, encoded as the SQLite store
 encodes them. So they round-trip identically on every backend, including NaN, infinities, integer keys,
@@ -27,6 +28,7 @@ import pandas as pd
 from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReplaceOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
@@ -46,6 +48,7 @@ from workbench.store.base import (
     check_rows,
 )
 from workbench.store.codec import decode_record, encode_record
+from workbench.store.mongo_experiments import MongoExperimentsMixin
 from workbench.store.urls import mask_url
 from workbench.timeutil import to_micros
 
@@ -83,7 +86,7 @@ _PREDICTION_PROJECTION = {
 }
 
 
-class MongoStore(Store):
+class MongoStore(MongoExperimentsMixin, Store):
     """Store backed by a MongoDB database, or a server that speaks MongoDB's protocol such as FerretDB.
 
     Parameters
@@ -154,6 +157,9 @@ class MongoStore(Store):
                 self._predictions = self._database["predictions"]
                 self._labels = self._database["labels"]
                 self._alerts = self._database["alerts"]
+                self._experiments = self._database["experiments"]
+                self._exposures = self._database["exposures"]
+                self._outcomes = self._database["outcomes"]
                 hello = self._client.admin.command("hello")
                 self._create_indexes()
             self._transactions = self._resolve_transactions(transactions, hello)
@@ -204,6 +210,8 @@ class MongoStore(Store):
     def update_model(self, model_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         # A compare-and-swap on the stored text: the replacement applies only if no other writer changed
         # the record since it was read, which makes the read-modify-write atomic without a transaction.
+        # NOTE: not on FerretDB 1.24, which runs an update as a query followed by a write by _id without
+        # checking the filter again, so two concurrent updates can both match and one change is lost.
         for _ in range(_MODEL_UPDATE_ATTEMPTS):
             with self._errors("Reading"):
                 document = self._models.find_one({"_id": model_id})
@@ -241,13 +249,16 @@ class MongoStore(Store):
         # prediction ids are skipped.
         advice = "Part of the batch may be stored; send it again, and the predictions already stored are skipped."
         with self._errors("Writing predictions to", advice):
-            return self._insert_predictions_unordered(documents)
+            return len(documents) - len(self._insert_unordered(self._predictions, documents, "predictions"))
 
     def insert_labels(self, rows: Sequence[dict[str, Any]]) -> int:
         check_rows(rows, LABEL_FIELDS, "timestamp")
         if not rows:
             return 0
         # In batch order, so that of two labels for one prediction the later one is kept, as in SQLite.
+        # NOTE: on FerretDB 1.24 one batch that replaces about 100 or more stored labels gets no reply,
+        # because each replacement keeps one of the database's 100 connections until the command ends.
+        # upsert_outcomes avoids this by sending 10 replacements per command.
         operations = [
             ReplaceOne({"prediction_id": row["prediction_id"]}, _label_document(row), upsert=True) for row in rows
         ]
@@ -354,6 +365,7 @@ class MongoStore(Store):
                                       unique=True, name="model_id_window_key_kind_unique")),
             (self._alerts, IndexModel([("model_id", ASCENDING), ("created_at_us", ASCENDING)],
                                       name="model_id_created_at")),
+            *self._experiment_indexes(),
         ]
         # One createIndexes command per index, because FerretDB 1.24.2 removes already existing indexes
         # from a command's list by their original position. A list with two existing indexes makes it
@@ -396,15 +408,19 @@ class MongoStore(Store):
             self._predictions.insert_many(new, ordered=True, session=session)
         return len(new)
 
-    def _insert_predictions_unordered(self, documents: list[dict[str, Any]]) -> int:
-        """Insert every document, counting duplicate prediction ids as already stored."""
+    def _insert_unordered(self, collection: Collection[dict[str, Any]], documents: list[dict[str, Any]],
+                          kind: str) -> list[int]:
+        """Insert every document and return the positions of those whose unique key is already stored.
+
+        ``kind``, such as "predictions", names the rows in the error message of any other failure.
+        """
         try:
-            result = self._predictions.insert_many(documents, ordered=False)
+            collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
             if _write_failures(exc):
-                raise StoreError(self._partial_write_message("predictions", exc, len(documents))) from exc
-            return exc.details["nInserted"]
-        return len(result.inserted_ids)
+                raise StoreError(self._partial_write_message(kind, exc, len(documents))) from exc
+            return [error["index"] for error in exc.details.get("writeErrors", [])]
+        return []
 
     def _partial_write_message(self, kind: str, exc: BulkWriteError, total: int) -> str:
         failures = _write_failures(exc)

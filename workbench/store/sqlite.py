@@ -3,7 +3,8 @@
 WAL mode lets one writer process and several reader processes use the file at once, so a consumer can
 record predictions while a notebook reads them. Writers wait up to ``busy_timeout`` for each other
 instead of failing. Timestamps are stored as integer microseconds since the epoch in UTC, which sort
-and compare exactly; JSON columns hold features, probabilities and records.
+and compare exactly; JSON columns hold features, probabilities and records. Experiments, exposures and
+outcomes are in :mod:`workbench.store.sqlite_experiments`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from workbench.store.base import (
     check_rows,
 )
 from workbench.store.codec import decode_record, encode_record
+from workbench.store.sqlite_experiments import EXPERIMENT_SCHEMA, SQLiteExperimentsMixin
 from workbench.timeutil import to_micros
 
 logger = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ CREATE INDEX IF NOT EXISTS alerts_model_created ON alerts (model_id, created_ts)
 BUSY_TIMEOUT_MS = 30_000
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteExperimentsMixin, Store):
     """Store backed by one SQLite database file.
 
     Parameters
@@ -96,6 +98,7 @@ class SQLiteStore(Store):
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.executescript(_SCHEMA)
+            self._conn.executescript(EXPERIMENT_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(
                 f"Could not open the SQLite store at {self.path!r}: {exc}. Check that the folder is "
