@@ -309,6 +309,19 @@ def test_label_replaced_by_second(store: Store) -> None:
     assert frame["label_timestamp"].iloc[0] == pd.Timestamp(T0 + timedelta(hours=1))
 
 
+def test_labels_replace_many_stored(store: Store) -> None:
+    # 150 replacements in one batch: FerretDB 1.24 never answers a single command this large.
+    ids = [f"p{index:03d}" for index in range(150)]
+    store.insert_predictions([_prediction(prediction_id) for prediction_id in ids])
+    store.insert_labels([_label(prediction_id, 0) for prediction_id in ids])
+
+    written = store.insert_labels([_label(prediction_id, 1) for prediction_id in ids])
+
+    frame = store.fetch_predictions(MODEL)
+    assert written == 150
+    assert frame["label"].tolist() == [1] * 150
+
+
 def test_labels_keep_integer_type(store: Store) -> None:
     store.insert_predictions([_prediction("pred-1"), _prediction("pred-2")])
     store.insert_labels([_label("pred-2", 1)])

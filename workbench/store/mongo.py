@@ -54,6 +54,9 @@ from workbench.timeutil import to_micros
 
 logger = logging.getLogger(__name__)
 
+#: Label replacements per command when the server has no transactions (see insert_labels).
+LABEL_REPLACE_BATCH = 10
+
 _T = TypeVar("_T")
 
 #: Database used when the URL names none, as in ``mongodb://127.0.0.1:27017``.
@@ -256,9 +259,6 @@ class MongoStore(MongoExperimentsMixin, Store):
         if not rows:
             return 0
         # In batch order, so that of two labels for one prediction the later one is kept, as in SQLite.
-        # NOTE: on FerretDB 1.24 one batch that replaces about 100 or more stored labels gets no reply,
-        # because each replacement keeps one of the database's 100 connections until the command ends.
-        # upsert_outcomes avoids this by sending 10 replacements per command.
         operations = [
             ReplaceOne({"prediction_id": row["prediction_id"]}, _label_document(row), upsert=True) for row in rows
         ]
@@ -268,11 +268,15 @@ class MongoStore(MongoExperimentsMixin, Store):
 
         # Without a transaction a failure part-way through leaves the first labels written. Sending the
         # batch again is safe, because a label replaces any earlier one for its prediction.
+        # FerretDB 1.24 never answers one command that replaces about 100 or more stored labels, because
+        # each replacement holds one of the database's 100 connections until the command ends, so the
+        # replacements go in commands of LABEL_REPLACE_BATCH, in order.
         with self._errors("Writing labels to", "Part of the batch may be stored; send it again."):
-            try:
-                self._labels.bulk_write(operations, ordered=True)
-            except BulkWriteError as exc:
-                raise StoreError(self._partial_write_message("labels", exc, len(rows))) from exc
+            for offset in range(0, len(operations), LABEL_REPLACE_BATCH):
+                try:
+                    self._labels.bulk_write(operations[offset:offset + LABEL_REPLACE_BATCH], ordered=True)
+                except BulkWriteError as exc:
+                    raise StoreError(self._partial_write_message("labels", exc, len(rows), offset)) from exc
         return len(rows)
 
     def fetch_predictions(
@@ -422,10 +426,11 @@ class MongoStore(MongoExperimentsMixin, Store):
             return [error["index"] for error in exc.details.get("writeErrors", [])]
         return []
 
-    def _partial_write_message(self, kind: str, exc: BulkWriteError, total: int) -> str:
+    def _partial_write_message(self, kind: str, exc: BulkWriteError, total: int, already: int = 0) -> str:
+        """Describe a failed bulk write; ``already`` counts rows written by earlier commands of the batch."""
         failures = _write_failures(exc)
         first = failures[0].get("errmsg", "no message") if failures else "no message"
-        written = sum(exc.details.get(name, 0) for name in ("nInserted", "nUpserted", "nMatched"))
+        written = already + sum(exc.details.get(name, 0) for name in ("nInserted", "nUpserted", "nMatched"))
         return (
             f"Writing {kind} to the MongoDB store at {self._masked_url} failed: {self._scrub(first)}. "
             f"{written} of {total} rows were written. Fix the cause and send the batch again; rows already "
