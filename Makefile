@@ -14,7 +14,7 @@ help:
 	@echo "  venv     create $(VENV) with $(PYTHON) (3.11+) and install the package with its dev extra"
 	@echo "  test     run the test suite with pytest (fails when no tests ran)"
 	@echo "  demo     build the sample data, register the demo models, record the stream, simulate an A/B test and write both reports"
-	@echo "  samples  rebuild data_samples/reference.csv, production.csv and labels.csv"
+	@echo "  samples  rebuild the sample CSV files and copy the sample images into data_samples/images/"
 	@echo "  bench    run every benchmarks/bench_*.py"
 	@echo "  lint     run ruff check on the Python sources"
 	@echo "  clean    remove $(VENV), .workbench and the executed notebooks under papermill_runs/"

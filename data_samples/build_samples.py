@@ -7,15 +7,19 @@ reference cohort, an 8-week production stream with a documented site-B texture s
 from week 5 on, and delayed ground-truth labels. No noise is added to any feature value.
 
 Every random step uses a fixed seed, so two runs write byte-identical files on the
-same platform and library versions. The package loads this file by path, so it must
-import nothing but numpy, pandas and scikit-learn.
+same platform and library versions. The package loads this file by path, so at module
+level it must import nothing but numpy, pandas and scikit-learn.
 
-Usage: python data_samples/build_samples.py [--output-dir DIR]
+Run as a script, it also copies a few of the test images that pydicom and nibabel ship
+into ``images/`` (see ``build_images``), importing those two packages only then.
+
+Usage: python data_samples/build_samples.py [--output-dir DIR] [--no-images]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +59,16 @@ LABEL_DELAY_MAX_SECONDS = 10 * 86400
 
 CSV_FLOAT_FORMAT = "%.10g"
 SECONDS_PER_DAY = 86400
+
+# Test files that pydicom ships in its wheel, copied into images/ under the same names.
+PYDICOM_IMAGES = ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm")
+# Three neighbouring slices of a CT series in pydicom's dicomdirtests/77654033/CT2 folder, copied into
+# images/ct_series/. The folder's fourth file (17106) lies 202.5 mm away and would make the series
+# read as one with missing slices.
+PYDICOM_SERIES_FOLDER = ("dicomdirtests", "77654033", "CT2")
+PYDICOM_SERIES_FILES = ("17136", "17166", "17196")
+# Test files that nibabel ships in nibabel/tests/data.
+NIBABEL_IMAGES = ("example4d.nii.gz", "anatomical.nii")
 
 
 @dataclass(frozen=True)
@@ -221,6 +235,45 @@ def build_samples(output_dir: Path) -> dict[str, Path]:
     return write_sample_frames(make_sample_frames(), Path(output_dir))
 
 
+def build_images(output_dir: Path) -> dict[str, Path]:
+    """Copy the sample images that pydicom and nibabel ship into ``output_dir / "images"``.
+
+    The copies are byte for byte the files in the installed wheels. Their patient names and IDs are
+    the placeholders the publishers put in, and they are copied as shipped, without de-identification.
+
+    Returns the written paths keyed by their path relative to ``images/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the installed pydicom or nibabel lacks one of the files.
+    """
+    # Imported here so that loading this module needs only numpy, pandas and scikit-learn.
+    from nibabel.testing import data_path as nibabel_data
+    from pydicom.data import get_testdata_file
+
+    def pydicom_file(name: str) -> Path:
+        # download=False: pydicom's data manager would otherwise fetch a missing file over the network.
+        found = get_testdata_file(name, download=False)
+        if found is None:
+            raise FileNotFoundError(f"pydicom's test file {name} is not installed; reinstall pydicom 3.")
+        return Path(found)
+
+    images = Path(output_dir) / "images"
+    series_source = pydicom_file("CT_small.dcm").parent.joinpath(*PYDICOM_SERIES_FOLDER)
+    sources = {name: pydicom_file(name) for name in PYDICOM_IMAGES}
+    sources.update({f"ct_series/{name}": series_source / name for name in PYDICOM_SERIES_FILES})
+    sources.update({name: Path(nibabel_data) / name for name in NIBABEL_IMAGES})
+
+    paths: dict[str, Path] = {}
+    for relative, source in sources.items():
+        target = images / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        paths[relative] = target
+    return paths
+
+
 def weekly_accuracy(frames: SampleFrames) -> pd.DataFrame:
     """Compute the model's accuracy per stream week over all predictions, labelled or not."""
     production = frames.production
@@ -247,8 +300,13 @@ def main() -> None:
         "--output-dir",
         type=Path,
         default=Path(__file__).resolve().parent,
-        help="folder to write reference.csv, production.csv and labels.csv into "
+        help="folder to write reference.csv, production.csv, labels.csv and images/ into "
         "(default: the folder of this script)",
+    )
+    parser.add_argument(
+        "--no-images",
+        action="store_true",
+        help="write only the CSV files, without copying the sample images (which need pydicom and nibabel)",
     )
     arguments = parser.parse_args()
 
@@ -258,6 +316,10 @@ def main() -> None:
     for name, path in paths.items():
         rows, columns = tables[name].shape
         print(f"{path.name}: {rows} rows, {columns} columns -> {path}")
+    if not arguments.no_images:
+        images = build_images(arguments.output_dir)
+        size = sum(path.stat().st_size for path in images.values())
+        print(f"images/: {len(images)} files, {size / 1024:.0f} KiB -> {arguments.output_dir / 'images'}")
 
     summary = weekly_accuracy(frames)
     first_shifted_week = (SHIFT_START - STREAM_START) // np.timedelta64(7, "D") + 1

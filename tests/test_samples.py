@@ -115,3 +115,72 @@ def test_labels_arrive_one_to_ten_days_later(sample_dir, production):
 
     assert delay.min() >= pd.Timedelta(days=1)
     assert delay.max() <= pd.Timedelta(days=10)
+
+
+@pytest.fixture(scope="module")
+def built_images(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("sample_images")
+    return output_dir, load_script().build_images(output_dir)
+
+
+def test_images_are_shipped_copies(built_images):
+    import nibabel.testing
+    from pydicom.data import get_testdata_file
+
+    output_dir, paths = built_images
+    series = Path(get_testdata_file("CT_small.dcm", download=False)).parent / "dicomdirtests" / "77654033" / "CT2"
+    sources = {
+        "CT_small.dcm": get_testdata_file("CT_small.dcm", download=False),
+        "MR_small.dcm": get_testdata_file("MR_small.dcm", download=False),
+        "MR_small_RLE.dcm": get_testdata_file("MR_small_RLE.dcm", download=False),
+        "JPEG2000.dcm": get_testdata_file("JPEG2000.dcm", download=False),
+        "ct_series/17136": series / "17136",
+        "ct_series/17166": series / "17166",
+        "ct_series/17196": series / "17196",
+        "example4d.nii.gz": Path(nibabel.testing.data_path) / "example4d.nii.gz",
+        "anatomical.nii": Path(nibabel.testing.data_path) / "anatomical.nii",
+    }
+
+    assert sorted(paths) == sorted(sources)
+    for relative, source in sources.items():
+        assert paths[relative] == output_dir / "images" / relative
+        assert paths[relative].read_bytes() == Path(source).read_bytes(), relative
+
+
+def test_images_stay_small(built_images):
+    _, paths = built_images
+    size = sum(path.stat().st_size for path in paths.values())
+
+    # 475 KiB with pydicom 3.0.2 and nibabel 5.4.2; the folder should stay well under a few MB.
+    assert size < 1024 * 1024
+
+
+def test_images_never_download(monkeypatch, tmp_path):
+    import pydicom.data
+
+    original = pydicom.data.get_testdata_file
+    downloads = []
+
+    def no_download(name, *args, **kwargs):
+        downloads.append(kwargs.get("download", True))
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.data, "get_testdata_file", no_download)
+    load_script().build_images(tmp_path)
+
+    assert downloads
+    assert not any(downloads), "get_testdata_file was called with download=True"
+
+
+def test_images_read_without_errors(built_images):
+    from workbench.modality.deid import Deidentifier
+    from workbench.modality.folders import process_folder
+    from workbench.modality.series import read_volume
+
+    output_dir, _ = built_images
+    result = process_folder(output_dir / "images", workers=1, progress=False, salt="sample test salt")
+    volume = read_volume(output_dir / "images" / "ct_series", deidentifier=Deidentifier(salt="sample test salt"))
+
+    assert len(result.errors) == 0, result.errors.to_dict(orient="records")
+    assert len(result.features) == 9
+    assert volume.shape == (3, 16, 16)

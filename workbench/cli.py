@@ -18,6 +18,7 @@ import pandas as pd
 
 from workbench import __version__
 from workbench.cli_ab import add_ab
+from workbench.cli_modality import add_modality
 from workbench.config import CORRECTIONS, Settings, load_settings
 from workbench.errors import WorkbenchError
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(commands, common)
     _add_messaging(commands, common)
     add_ab(commands, common)
+    add_modality(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="build the sample data, record a stream, simulate "
                                "an A/B test and run the monitoring and A/B testing reports")
@@ -521,7 +523,8 @@ def _check_enabled(args: argparse.Namespace, settings: Settings) -> None:
 
     switch = getattr(args, "switch", None)
     if switch and not getattr(settings, switch):
-        variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED", "ab_testing_enabled": "AB_TESTING_ENABLED"}[switch]
+        variable = {"monitoring_enabled": "MODEL_MONITORING_ENABLED", "ab_testing_enabled": "AB_TESTING_ENABLED",
+                    "multi_modality_enabled": "MULTI_MODALITY_ENABLED"}[switch]
         raise ConfigError(f"This command is switched off by {variable}=false; set {variable}=true to use it.",
                           name=variable, value="false")
 

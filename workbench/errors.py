@@ -146,6 +146,45 @@ class NotebookExecutionError(ReportError):
         self.output_path = output_path
 
 
+class ImageError(WorkbenchError, ValueError):
+    """An image file or series could not be read as what it claims to be.
+
+    Messages name the file by its base name only and never quote header values, which may identify a
+    patient.
+
+    Attributes
+    ----------
+    source : str or None
+        Base name of the file, or ``"<bytes>"``.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class NotDicomError(ImageError):
+    """The input is not DICOM: no preamble and ``DICM`` prefix, and no valid data elements at its start."""
+
+
+class PixelDecodeError(ImageError):
+    """Compressed pixel data could not be decoded: the decoder is missing or the stream is corrupt.
+
+    Attributes
+    ----------
+    transfer_syntax : str
+        UID and name of the transfer syntax, such as ``1.2.840.10008.1.2.4.70 (JPEG Lossless)``.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, transfer_syntax: str) -> None:
+        super().__init__(message, source=source)
+        self.transfer_syntax = transfer_syntax
+
+
+class SeriesError(ImageError):
+    """The slices of a DICOM series do not form one volume: a gap, mixed orientations or sizes."""
+
+
 class WorkbenchWarning(UserWarning):
     """Root of the warnings that workbench emits for degraded results."""
 

@@ -1,0 +1,207 @@
+"""The ``workbench modality`` commands: ``image`` reads one image or series, ``folder`` a folder of images.
+
+Error messages name input files by their base name, because folder and file names may contain a patient's
+name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.config import Settings
+
+#: Letters of the patient directions that the positive and negative x, y and z axes point to.
+_AXIS_LETTERS = {"LPS": ("LPS", "RAI"), "RAS": ("RAS", "LPI")}
+
+_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``workbench modality`` and its commands to ``commands``."""
+    modality = commands.add_parser("modality", help="read medical images: DICOM, NIfTI, PNG, JPEG and TIFF")
+    modality.set_defaults(switch="multi_modality_enabled")
+    sub = modality.add_subparsers(title="modality commands", metavar="COMMAND", required=True)
+
+    image = sub.add_parser("image", parents=[common], help="summarise one image file, or a folder holding one "
+                           "DICOM series, with de-identified metadata")
+    image.add_argument("path", metavar="FILE_OR_DIR", type=Path, help="image file, or folder of one DICOM series")
+    image.add_argument("--modality", help="DICOM Modality code (CT, MR, ...) for formats that carry none; "
+                       "replaces the header's value when they differ")
+    image.add_argument("--allow-gaps", action="store_true",
+                       help="fill the missing slices of a DICOM series with NaN instead of failing")
+    image.add_argument("--thumbnail", metavar="OUT.png", type=Path,
+                       help="write a PNG thumbnail of the middle frame or slice to this file")
+    image.set_defaults(handler=_image)
+
+    folder = sub.add_parser("folder", parents=[common], help="one feature row per image file in a folder, "
+                            "searched recursively; files that cannot be read are listed and skipped")
+    folder.add_argument("path", metavar="DIR", type=Path, help="folder of images")
+    folder.add_argument("--workers", type=int, default=2, help="worker processes, 1 reads in this process "
+                        "(default 2)")
+    folder.add_argument("--output", metavar="FILE", type=Path,
+                        help="write the feature table to this .csv or .parquet file instead of printing it")
+    folder.add_argument("--pattern", help="glob that each file's path relative to DIR must match from the right, "
+                        "such as '*.dcm' (default: every file whose name does not start with '.')")
+    folder.add_argument("--headers-only", action="store_true",
+                        help="read DICOM headers without pixel data; the intensity columns stay empty")
+    folder.set_defaults(handler=_folder)
+
+
+def _image(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.modality.process import process_image
+
+    record = process_image(args.path, modality=args.modality, allow_gaps=args.allow_gaps)
+    if args.thumbnail is not None:
+        _write_bytes(args.thumbnail, record.thumbnail_png(), "--thumbnail")
+    if args.json:
+        data = record.to_dict()
+        if args.thumbnail is not None:
+            data["thumbnail"] = str(args.thumbnail)
+        _print_json(data)
+        return 0
+    print(image_summary(record))
+    if args.thumbnail is not None:
+        print(f"thumbnail written to {args.thumbnail}")
+    return 0
+
+
+def _folder(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.errors import ValidationError
+    from workbench.modality.folders import process_folder
+
+    if args.output is not None and args.output.suffix.lower() not in _TABLE_SUFFIXES:
+        raise ValidationError(f"--output {args.output.name} has suffix {args.output.suffix!r}; use a .csv or "
+                              ".parquet file.", field="--output", value=args.output.name)
+    result = process_folder(args.path, workers=args.workers, progress=not args.json, pattern=args.pattern,
+                            headers_only=args.headers_only)
+    if result.file_count == 0:
+        raise ValidationError(f"{args.path.name} contains no files"
+                              f"{' matching ' + repr(args.pattern) if args.pattern else ''}.",
+                              field="path", value=args.path.name)
+    if args.output is not None:
+        _write_table(result.features, args.output)
+
+    if args.json:
+        data = result.to_dict()
+        if args.output is not None:
+            # The rows are in the file, so the JSON carries the counts and errors only.
+            data["features"] = str(args.output)
+        _print_json(data)
+    else:
+        print(_folder_text(result, args.output))
+    if len(result.features) == 0:
+        print(f"error: none of the {result.file_count} file(s) could be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def image_summary(record: Any) -> str:
+    """Return the readable summary of an :class:`~workbench.modality.record.ImageRecord` that ``image`` prints."""
+    statistics = record.statistics
+    lines = [
+        f"file: {record.source}",
+        f"format: {record.format}",
+        f"modality: {record.modality or 'unknown'}",
+        f"shape: {' × '.join(str(size) for size in record.shape)} ({record.axes}), {record.pixels.dtype}",
+        f"spacing: {_spacing_text(record.spacing)}",
+        f"orientation: {_orientation_text(record)}",
+        f"units: {record.units or 'not declared'}",
+        f"frames: {record.frame_count}",
+        f"photometric interpretation: {record.photometric_interpretation or 'not declared'}",
+        f"statistics: {_statistics_text(statistics)}",
+    ]
+    lines.append("notes:" + ("" if record.notes else " none"))
+    lines.extend(f"  - {note}" for note in record.notes)
+    lines.append("metadata (de-identified):")
+    lines.extend(f"  {key}: {_value_text(value)}" for key, value in record.metadata.items())
+    return "\n".join(lines)
+
+
+def _spacing_text(spacing: tuple[float, ...] | None) -> str:
+    if spacing is None:
+        return "unknown"
+    return " × ".join(f"{value:.4g}" for value in spacing) + " mm"
+
+
+def _orientation_text(record: Any) -> str:
+    """Name the patient direction each spatial axis points to, such as ``row → P, column → L, normal → S``."""
+    if record.direction is None or record.coordinate_system not in _AXIS_LETTERS:
+        return f"none ({record.coordinate_system} coordinates)"
+    positive, negative = _AXIS_LETTERS[record.coordinate_system]
+    direction = np.asarray(record.direction, dtype=float)
+    names = [name for name in record.axes.split(",") if name != "sample"]
+    if record.axes.startswith("row,"):
+        # A single plane: the third direction column is the slice normal.
+        names = [*names, "normal"]
+    # Direction columns follow the spatial axes in the order of the pixel array.
+    codes = []
+    for index, name in enumerate(names[:direction.shape[1]]):
+        column = direction[:, index]
+        dominant = int(np.argmax(np.abs(column)))
+        letter = positive[dominant] if column[dominant] > 0 else negative[dominant]
+        codes.append(f"{name} → {letter}")
+    return f"{record.coordinate_system}; {', '.join(codes)}"
+
+
+def _statistics_text(statistics: Any) -> str:
+    if statistics is None or statistics.count == 0:
+        return "no finite values"
+    percentiles = statistics.percentiles
+    return (f"min {statistics.minimum:.6g}, p1 {percentiles.get('p1', float('nan')):.6g}, "
+            f"median {percentiles.get('p50', float('nan')):.6g}, mean {statistics.mean:.6g}, "
+            f"p99 {percentiles.get('p99', float('nan')):.6g}, max {statistics.maximum:.6g}, "
+            f"std {statistics.std:.6g} ({statistics.count} values)")
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def _folder_text(result: Any, output: Path | None) -> str:
+    lines = [f"read {len(result.features)} of {result.file_count} file(s); {len(result.errors)} could not be read"]
+    if output is not None:
+        lines.append(f"feature table written to {output}")
+    elif len(result.features):
+        lines.append(result.features.to_string(index=False, float_format=lambda value: f"{value:.6g}"))
+    if len(result.errors):
+        lines.append("files that could not be read:")
+        lines.extend(f"  {row.file}: {row.error}: {row.message}" for row in result.errors.itertuples(index=False))
+    return "\n".join(lines)
+
+
+def _write_table(frame: Any, path: Path) -> None:
+    from workbench.errors import ValidationError
+
+    try:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+    except OSError as exc:
+        raise ValidationError(f"--output {path.name} could not be written: {exc.strerror or type(exc).__name__}. Check that its "
+                              "folder exists and is writable.", field="--output", value=path.name) from exc
+
+
+def _write_bytes(path: Path, data: bytes, option: str) -> None:
+    from workbench.errors import ValidationError
+
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ValidationError(f"{option} {path.name} could not be written: {exc.strerror or type(exc).__name__}. Check that its "
+                              "folder exists and is writable.", field=option, value=path.name) from exc
+
+
+def _print_json(data: Any) -> None:
+    from workbench.cli import _print_json as print_json
+
+    print_json(data)

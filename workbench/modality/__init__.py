@@ -1,0 +1,1 @@
+"""Medical images and radiology reports: loaders, de-identification and features for monitoring."""
