@@ -1,4 +1,4 @@
-"""The ``workbench ab`` commands: create, list, show, assign, record, weights, coverage, stop, sample-size."""
+"""The ``workbench ab`` commands: create, start, list, show, assign, record, weights, coverage, stop, sample-size."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def add_ab(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--description", default="", help="free text")
     create.add_argument("--draft", action="store_true", help="create without starting")
     create.set_defaults(handler=_create)
+
+    start = sub.add_parser("start", parents=[common], help="start an experiment created with --draft")
+    start.add_argument("experiment_id")
+    start.set_defaults(handler=_start)
 
     listing = sub.add_parser("list", parents=[common], help="list experiments")
     listing.add_argument("--status", choices=["draft", "running", "stopped"], help="only experiments with this status")
@@ -115,6 +119,13 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
                        for variant, weight in zip(experiment.variants, phase.weights, strict=True))
     _emit(args, experiment.to_dict(), f"created experiment {experiment.experiment_id} ({experiment.status}): {shares}; "
           f"coverage {phase.coverage:g}, primary metric {experiment.primary_metric.name}, {experiment.mode} mode")
+    return 0
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> int:
+    experiment = _existing(settings).start(args.experiment_id)
+    _emit(args, experiment.to_dict(), f"started experiment {experiment.experiment_id}, phase "
+          f"{experiment.current_phase.index}")
     return 0
 
 

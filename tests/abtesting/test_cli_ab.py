@@ -120,6 +120,28 @@ def test_create_draft_enrols_nobody(capsys, store_url):
     assert output.strip() == "not enrolled: experiment is draft"
 
 
+def test_start_draft_enrols(capsys, store_url):
+    ab_text(capsys, store_url, *CREATE, "--draft")
+
+    started = ab_json(capsys, store_url, "start", NAME)
+    assigned = ab_json(capsys, store_url, "assign", NAME, "user-00001")
+
+    assert started["status"] == "running"
+    assert assigned["enrolled"] is True
+
+
+def test_show_sequential_prints_confidence_sequence(capsys, store_url):
+    ab_text(capsys, store_url, *CREATE, "--mode", "sequential", "--tuning", "1000")
+    _record_winner(store_url)
+
+    output = ab_text(capsys, store_url, "show", NAME)
+    data = ab_json(capsys, store_url, "show", NAME)
+
+    sequence = data["primary_metric"]["comparison"]["treatments"][0]["comparison"]["sequential"]["absolute_lift"]
+    assert f"confidence sequence [{sequence['lower']:+.4g}, {sequence['upper']:+.4g}]" in output
+    assert "always-valid p = " in output
+
+
 def test_create_twice_fails(capsys, store_url):
     ab_text(capsys, store_url, *CREATE)
 

@@ -248,14 +248,21 @@ def _improvement(result: Any, metric: Metric) -> float:
 
 
 def _treatment_line(result: Any) -> str:
+    """Return one line per treatment, with the interval and p-value that the decision used."""
     comparison = result.comparison
     if comparison.status != OK:
         return f"  {result.name}: {comparison.status} ({comparison.reason})"
-    lift = comparison.absolute_lift
-    interval = "" if lift.lower is None else f" [{lift.lower:+.4g}, {lift.upper:+.4g}]"
-    adjusted = "" if result.adjusted_pvalue is None else f", adjusted p = {result.adjusted_pvalue:.3g}"
-    test = getattr(comparison, "test", None) or "test"
-    return (f"  {result.name}: lift {lift.estimate:+.4g}{interval}, {test} p = {comparison.pvalue:.3g}{adjusted}"
+
+    if comparison.sequential is not None:
+        # Sequential mode decides on the confidence sequence and its always-valid p-value.
+        lift, kind, pvalue = comparison.sequential.absolute_lift, "confidence sequence", comparison.sequential.pvalue
+        test = "always-valid"
+    else:
+        lift, kind, pvalue = comparison.absolute_lift, "interval", comparison.pvalue
+        test = getattr(comparison, "test", None) or "test"
+    bounds = "" if lift.lower is None else f", {kind} [{lift.lower:+.4g}, {lift.upper:+.4g}]"
+    adjusted = "" if result.adjusted_pvalue is None else f", Holm-adjusted p = {result.adjusted_pvalue:.3g}"
+    return (f"  {result.name}: lift {lift.estimate:+.4g}{bounds}, {test} p = {pvalue:.3g}{adjusted}"
             f"{', significant' if result.significant else ''}")
 
 
