@@ -179,6 +179,21 @@ def test_missing_slice_filled_when_allowed(tmp_path: Path, deidentifier: Deident
     assert "missing slice between z = 1 and z = 3: filled with NaN" in record.notes
 
 
+@pytest.mark.parametrize(("thickness", "noted"), [(1.25, True), (2.5, False)])
+def test_spacing_above_thickness_noted(tmp_path: Path, deidentifier: Deidentifier, thickness: float,
+                                       noted: bool) -> None:
+    # Two slices 2.5 mm apart: a slice lost between them leaves evenly spaced positions.
+    paths = []
+    for index, z in enumerate((0.0, 2.5)):
+        ds = ct_slice((0.0, 0.0, z), 100, instance=index + 1)
+        ds.SliceThickness = thickness
+        paths.append(write(tmp_path, f"slice{index}.dcm", ds))
+
+    record = read_volume(paths, deidentifier=deidentifier)
+
+    assert any("more than 1.5 times SliceThickness" in note for note in record.notes) is noted
+
+
 def test_uneven_spacing_rejected(tmp_path: Path, deidentifier: Deidentifier) -> None:
     paths = axial_series(tmp_path, [0.0, 1.0, 2.5])
 

@@ -123,7 +123,7 @@ def test_ct_report_manifest_facts(ct_report):
 def test_ct_report_manifest_parameters(ct_report):
     parameters = ct_report["run"].manifest["parameters"]
 
-    assert parameters["presets"] == "lung,mediastinum,bone"
+    assert parameters["presets"] == ""
     assert parameters["tiles"] == 16
     assert parameters["window_width"] == 0.0
 
@@ -200,11 +200,21 @@ def test_unknown_preset_fails_run(environment):
 
 
 def test_ct_preset_on_nifti_fails_run(environment):
-    parameters = {"image_path": str(environment["nifti"])}
+    parameters = {"image_path": str(environment["nifti"]), "presets": "lung"}
 
     with pytest.raises(NotebookExecutionError, match=re.escape("window preset 'lung' is for CT values in Hounsfield "
                                                                "units (HU), but volume.nii.gz has units not declared")):
         run_report(NOTEBOOK, parameters, output_dir=environment["folder"] / "ct-preset-on-nifti")
+
+
+def test_nifti_default_windows_auto(environment):
+    run = run_report(NOTEBOOK, {"image_path": str(environment["nifti"])},
+                     output_dir=environment["folder"] / "nifti-default")
+
+    # The CT presets would reject this image, which is not in HU, so the run succeeding shows that the
+    # default chose the auto window.
+    html = run.html_path.read_text(encoding="utf-8")
+    assert "auto" in html
 
 
 def test_slider_shown_when_interactive(environment):

@@ -217,7 +217,8 @@ def require_pixel_data(ds: Dataset, source: str) -> None:
         return
     sop_class = ds.get("SOPClassUID")
     kind = f"its SOP class is {dicom_uid.UID(sop_class).name}" if sop_class else "it has no SOPClassUID"
-    raise ImageError(f"{source} contains no pixel data ({kind}). Only image objects can be read.",
+    raise ImageError(f"{source} contains no pixel data ({kind}). Either the file is cut short, so copy it "
+                     "again from its source, or it is not an image object; only image objects can be read.",
                      source=source)
 
 

@@ -157,7 +157,13 @@ class _VolumeReader:
         slicer = (slice(None),) * spatial
         if len(self.shape) >= 4:
             slicer += (index,) + (0,) * (len(self.shape) - 4)
-        data = np.asarray(self.proxy[slicer])
+        try:
+            data = np.asarray(self.proxy[slicer])
+        except (OSError, EOFError, zlib.error) as error:
+            # nibabel reports a file shorter than its header promises as an OSError that quotes the path.
+            raise ImageError(f"{self.name}: the voxel data of volume {index} could not be read "
+                             f"({type(error).__name__}); the file is probably cut short. Copy it again from "
+                             "its source.", source=self.name) from None
         pixels = _physical_array(data, scaled=self.metadata["scaling_applied"], rgb=self.rgb)
 
         notes = list(self.notes)

@@ -62,6 +62,10 @@ logger = logging.getLogger(__name__)
 PathsOrFolder = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
+#: Spacing above this multiple of SliceThickness gets a note that slices may be missing.
+THICKNESS_GAP_FACTOR = 1.5
+
+
 @dataclass
 class SliceFile:
     """One file of a series: its base name, path, header (without pixel data) and reading notes."""
@@ -288,6 +292,7 @@ def _series_record(slices: list[SliceFile], notes: list[str], deidentifier: Data
     ordered = sorted(slices, key=lambda item: (_distance(item), item.name))
     label = _series_label(ordered)
     indices, gap_notes = _slice_indices(ordered, label, allow_gaps)
+    gap_notes += _thickness_notes(ordered)
     datasets = [read_dataset(item.path)[0] for item in ordered]
     return stack_slices(datasets, [item.plane for item in ordered], indices,
                         names=[item.name for item in ordered],
@@ -331,6 +336,25 @@ def _slice_indices(ordered: list[SliceFile], label: str, allow_gaps: bool) -> tu
                           "or read the series with allow_gaps=True (on the command line "
                           "`workbench modality image --allow-gaps`) to fill them with NaN.")
     return indices, [f"{gap}: filled with NaN" for gap in gaps]
+
+
+def _thickness_notes(ordered: list[SliceFile]) -> list[str]:
+    """Note a slice spacing well above SliceThickness, which evenly spaced positions cannot tell from lost files.
+
+    Some protocols skip tissue between thin slices on purpose, so this is a note rather than an error. Slices
+    missing at the ends of a series, or every other slice of it, leave the positions evenly spaced.
+    """
+    thickness = ordered[0].header.get("SliceThickness")
+    try:
+        thickness = float(thickness)
+    except (TypeError, ValueError):
+        return []
+    spacing = float(np.min(np.diff([_distance(item) for item in ordered])))
+    if thickness <= 0 or spacing <= THICKNESS_GAP_FACTOR * thickness:
+        return []
+    note = (f"slice spacing {spacing:g} mm is more than {THICKNESS_GAP_FACTOR:g} times SliceThickness {thickness:g} "
+            "mm: either the protocol leaves gaps between slices or files of the series are missing")
+    return [note]
 
 
 def _names(slices: list[SliceFile], limit: int = 5) -> str:

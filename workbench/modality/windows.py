@@ -241,6 +241,15 @@ def window_for(record: ImageRecord, window: str | DisplayWindow) -> DisplayWindo
     return chosen
 
 
+#: Windows of a CT image in Hounsfield units when none are named.
+DEFAULT_CT_WINDOWS = ("lung", "mediastinum", "bone")
+
+
+def default_window_names(record: ImageRecord) -> tuple[str, ...]:
+    """Return the lung, mediastinum and bone windows for an image in HU, and ``auto`` for any other image."""
+    return DEFAULT_CT_WINDOWS if record.units == "HU" else ("auto",)
+
+
 def parse_window_names(text: str) -> tuple[str, ...]:
     """Split a comma-separated list of window names, such as ``"lung, bone"``, and check each name.
 
