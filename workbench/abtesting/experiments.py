@@ -15,12 +15,11 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.abtesting.analysis import Decision, ExperimentResults, analyse, cumulative_lift
 from workbench.abtesting.batch_hashing import assign_variants
 from workbench.abtesting.experiment import (
     DEFAULT_ALPHA,
@@ -37,6 +36,9 @@ from workbench.errors import ConflictError, NotFoundError, ValidationError
 from workbench.registry import Registry
 from workbench.store.base import Store
 from workbench.timeutil import to_utc, utc_now
+
+if TYPE_CHECKING:
+    from workbench.abtesting.analysis import Decision, ExperimentResults
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +324,8 @@ class Experiments:
 
     def results(self, experiment_id: str, *, phase: int | None = None) -> ExperimentResults:
         """Return the results of a phase (the current one by default); see :mod:`workbench.abtesting.analysis`."""
+        from workbench.abtesting.analysis import analyse
+
         experiment = self.get(experiment_id)
         chosen = experiment.phase(phase)
         exposures = self.store.fetch_exposures(experiment_id, phase=chosen.index)
@@ -330,6 +334,8 @@ class Experiments:
 
     def cumulative_lift(self, experiment_id: str, *, phase: int | None = None, freq: str = "D") -> pd.DataFrame:
         """Return the primary metric's lift per period end; see :func:`workbench.abtesting.analysis.cumulative_lift`."""
+        from workbench.abtesting.analysis import cumulative_lift
+
         experiment = self.get(experiment_id)
         chosen = experiment.phase(phase)
         return cumulative_lift(experiment, self.store.fetch_exposures(experiment_id, phase=chosen.index),
