@@ -1,4 +1,5 @@
-"""The ``workbench modality`` commands: ``image`` reads one image or series, ``folder`` a folder of images.
+"""The ``workbench modality`` commands: ``image`` reads one image or series, ``folder`` a folder of images,
+``report`` extracts the findings of a radiology report.
 
 Error messages name input files by their base name, because folder and file names may contain a patient's
 name.
@@ -51,6 +52,17 @@ def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
                         help="read DICOM headers without pixel data; the intensity columns stay empty")
     folder.set_defaults(handler=_folder)
 
+    report = sub.add_parser("report", parents=[common], help="extract sections, findings with negation and "
+                            "uncertainty, anatomy and sizes in millimetres from a radiology report")
+    report.add_argument("path", metavar="FILE",
+                        help="UTF-8 text file of one report, or - to read standard input")
+    report.add_argument("--replace-invalid", action="store_true",
+                        help="decode bytes that are not valid UTF-8 as U+FFFD instead of failing")
+    report.add_argument("--vocabulary", metavar="FILE.json", type=Path,
+                        help="JSON vocabulary merged into the default findings, anatomy and cue phrases "
+                        "(default: the file named by WORKBENCH_REPORT_VOCABULARY, if set)")
+    report.set_defaults(handler=_report)
+
 
 def _image(args: argparse.Namespace, settings: Settings) -> int:
     from workbench.modality.process import process_image
@@ -98,6 +110,54 @@ def _folder(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: none of the {result.file_count} file(s) could be read", file=sys.stderr)
         return 1
     return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.errors import ValidationError
+    from workbench.modality.report import process_report
+
+    if args.path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        path = Path(args.path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"{path.name}: {exc.strerror or type(exc).__name__}; pass a readable report "
+                                  "file, or - for standard input.", field="path", value=path.name) from exc
+    record = process_report(data, errors="replace" if args.replace_invalid else "strict",
+                            vocabulary=args.vocabulary)
+    if args.json:
+        _print_json(record.to_dict())
+    else:
+        print(report_summary(record))
+    return 0
+
+
+def report_summary(record: Any) -> str:
+    """Return the summary of a :class:`~workbench.modality.report.ReportRecord` that ``report`` prints."""
+    lines = ["sections: " + (", ".join(section.name for section in record.sections) or "none")]
+    lines.append(f"findings: {len(record.findings)}")
+    for finding in record.findings:
+        details = [finding.status]
+        details.extend(flag for flag, on in (("historical", finding.historical),
+                                             ("unchanged", finding.unchanged)) if on)
+        details.extend(value for value in (finding.size_qualifier, finding.laterality) if value)
+        if finding.anatomy is not None:
+            details.append(finding.anatomy.lobe or finding.anatomy.organ)
+        details.extend(_measurement_text(m) for m in finding.measurements)
+        details.extend("previously " + _measurement_text(m) for m in finding.prior_measurements)
+        section = f" [{finding.section}]" if finding.section else ""
+        lines.append(f"  - {finding.name}: {', '.join(details)}{section}")
+    lines.append("notes:" + ("" if record.notes else " none"))
+    lines.extend(f"  - {note}" for note in record.notes)
+    return "\n".join(lines)
+
+
+def _measurement_text(measurement: Any) -> str:
+    if measurement.qualitative is not None:
+        return measurement.qualitative
+    return " × ".join(f"{value:g}" for value in measurement.dimensions_mm) + " mm"
 
 
 def image_summary(record: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -210,6 +211,65 @@ def test_folder_invalid_workers(capsys: pytest.CaptureFixture[str], image_folder
 
     assert status == 1
     assert "workers must be a positive integer, got 0" in err
+
+
+@pytest.fixture
+def report_file(tmp_path: Path) -> Path:
+    path = tmp_path / "report.txt"
+    path.write_text("FINDINGS: Mass measures 3.2 x 1.5 cm (previously 2.8 x 1.4 cm) in the liver.\n"
+                    "IMPRESSION:\n1.No evidence of pneumonia.\n", encoding="utf-8")
+    return path
+
+
+def test_report_text(capsys: pytest.CaptureFixture[str], report_file: Path) -> None:
+    status, out, err = run(capsys, "modality", "report", str(report_file))
+
+    assert status == 0, err
+    assert "sections: findings, impression" in out
+    # 3.2 x 1.5 cm is 32 x 15 mm, and the size in brackets after "previously" is the prior one.
+    assert "  - mass: present, liver, 32 × 15 mm, previously 28 × 14 mm [findings]" in out
+    assert "  - pneumonia: negated [impression]" in out
+
+
+def test_report_json(capsys: pytest.CaptureFixture[str], report_file: Path) -> None:
+    status, out, err = run(capsys, "modality", "report", str(report_file), "--json")
+
+    assert status == 0, err
+    data = json.loads(out)
+    statuses = [(f["name"], f["status"]) for f in data["findings"]]
+    assert statuses == [("mass", "present"), ("pneumonia", "negated")]
+    assert data["findings"][0]["measurements"][0]["dimensions_mm"] == [32, 15]
+
+
+def test_report_from_standard_input(capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"No pneumothorax.\n")))
+
+    status, out, err = run(capsys, "modality", "report", "-", "--json")
+
+    assert status == 0, err
+    assert json.loads(out)["findings"][0]["status"] == "negated"
+
+
+def test_report_invalid_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Small pleural effusion. Caf\u00e9.".encode("latin-1"))
+
+    strict = run(capsys, "modality", "report", str(path))
+    replaced = run(capsys, "modality", "report", str(path), "--replace-invalid")
+
+    assert strict[0] == 1
+    # "Small pleural effusion. Caf" is 27 bytes, so the Latin-1 byte of "é" is at position 27.
+    assert "position 27" in strict[2]
+    assert replaced[0] == 0
+    assert "U+FFFD" in replaced[1]
+
+
+def test_report_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, "modality", "report", str(tmp_path / "missing.txt"))
+
+    assert status == 1
+    assert "missing.txt: No such file or directory" in err
 
 
 @pytest.mark.parametrize("command", ["image", "folder"])

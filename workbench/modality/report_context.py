@@ -1,0 +1,219 @@
+"""ConText-style assignment of status, flags, anatomy, laterality, size and measurements to findings.
+
+Each cue phrase has a category (negated, uncertain, historical, unchanged, pseudo) and a direction. A forward
+cue covers the tokens after it, a backward cue the tokens before it, a bidirectional cue both, and every
+scope ends at a terminator ("but", "however", ";") or at the sentence end. So in "no A, B or C" all three
+findings are negated, and in "no A, but small B" only A is. When a finding lies in the scope of both a
+negation and an uncertainty cue, the nearer cue sets its status. Pseudo cues ("not only") match longer than
+the negation word they contain and negate nothing.
+
+Anatomy, laterality and size qualifiers are taken from the same clause (the part of the sentence between
+terminators), choosing the mention nearest to the finding. Each measurement of a sentence goes to the
+nearest finding of that sentence.
+
+The functions work on :class:`Mention` tuples of token offsets rather than spaCy spans, because creating
+spans and reading span extensions costs more than the rules themselves.
+
+References
+----------
+Chapman W, Dowling J, Chu D. ConText: An Algorithm for Identifying Contextual Features from Clinical Text.
+BioNLP 2007, Association for Computational Linguistics, pages 81-88. https://aclanthology.org/W07-1011/
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any, NamedTuple
+
+from workbench.modality.report_measurements import Measurement, find_measurements
+
+PRESENT = "present"
+NEGATED = "negated"
+UNCERTAIN = "uncertain"
+
+# A size qualifier counts when it is at most this many tokens before the finding ("small left pleural
+# effusion" puts two tokens between them) or after it ("effusion is small").
+_QUALIFIER_TOKENS_BEFORE = 4
+_QUALIFIER_TOKENS_AFTER = 3
+
+
+class Mention(NamedTuple):
+    """A matched phrase: its vocabulary label and token offsets ``[start, end)``."""
+
+    label: str
+    start: int
+    end: int
+
+
+class Tokens(NamedTuple):
+    """Character offsets of each token's start and end, and the sentences as token ranges."""
+
+    starts: list[int]
+    ends: list[int]
+    sentences: list[tuple[int, int]]
+
+
+def longest_mentions(mentions: list[Mention]) -> list[Mention]:
+    """Keep the longest of overlapping mentions (the earlier one on ties), sorted by start."""
+    covered_tokens: set[int] = set()
+    longest = []
+    for mention in sorted(mentions, key=lambda m: (m.start - m.end, m.start)):
+        tokens = range(mention.start, mention.end)
+        if not covered_tokens.intersection(tokens):
+            covered_tokens.update(tokens)
+            longest.append(mention)
+    return sorted(longest, key=lambda m: m.start)
+
+
+def assign_context(text: str, tokens: Tokens, matches: dict[str, list[Mention]],
+                   anatomy_entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return one result per finding mention: status, flags, anatomy, laterality, size and measurements."""
+    sentence_starts = [start for start, _ in tokens.sentences]
+    by_sentence = {key: _bucket(mentions, sentence_starts) for key, mentions in matches.items()}
+
+    results = []
+    for index, sentence in enumerate(tokens.sentences):
+        findings = by_sentence["findings"].get(index, [])
+        if not findings:
+            continue
+        cues = by_sentence["cues"].get(index, [])
+        terminators = [cue.start for cue in cues if cue.label == "terminator"]
+        sentence_results = []
+        anatomy = by_sentence["anatomy"].get(index, [])
+        sizes = by_sentence["sizes"].get(index, [])
+        for finding in findings:
+            clause = _clause(finding, sentence, terminators)
+            result = _status(finding, cues, terminators)
+            result.update(
+                name=finding.label, start=tokens.starts[finding.start], end=tokens.ends[finding.end - 1],
+                anatomy=_anatomy(finding, _own_anatomy(finding, findings, anatomy, clause), anatomy_entries,
+                                 tokens),
+                laterality=_laterality(finding, by_sentence, index, clause, anatomy_entries),
+                size_qualifier=_size_qualifier(finding, findings, sizes, clause),
+                measurements=[], prior_measurements=[], sentence_index=index,
+            )
+            sentence_results.append(result)
+        start_char, end_char = tokens.starts[sentence[0]], tokens.ends[sentence[1] - 1]
+        _assign_measurements(sentence_results, find_measurements(text, start_char, end_char))
+        results.extend(sentence_results)
+    return results
+
+
+def _bucket(mentions: list[Mention], sentence_starts: list[int]) -> dict[int, list[Mention]]:
+    """Group mentions by the index of the sentence they start in."""
+    buckets: dict[int, list[Mention]] = {}
+    for mention in mentions:
+        buckets.setdefault(bisect_left(sentence_starts, mention.start + 1) - 1, []).append(mention)
+    return buckets
+
+
+def _within(mentions: list[Mention], region: tuple[int, int]) -> list[Mention]:
+    return [m for m in mentions if region[0] <= m.start and m.end <= region[1]]
+
+
+def _clause(finding: Mention, sentence: tuple[int, int], terminators: list[int]) -> tuple[int, int]:
+    """Return the token range of ``sentence`` between the terminators around ``finding``."""
+    start = max((t for t in terminators if t < finding.start), default=sentence[0])
+    end = min((t for t in terminators if t >= finding.end), default=sentence[1])
+    return start, end
+
+
+def _own_anatomy(finding: Mention, findings: list[Mention], anatomy: list[Mention],
+                 clause: tuple[int, int]) -> list[Mention]:
+    """Return the anatomy mentions of the clause, leaving out those inside another finding ("pleural")."""
+    others = [other for other in findings if other != finding]
+    return [m for m in _within(anatomy, clause)
+            if not any(o.start <= m.start and m.end <= o.end for o in others)]
+
+
+def _distance(first: Mention, second: Mention) -> int:
+    """Return the number of tokens between two mentions, 0 when they overlap or touch."""
+    return max(first.start - second.end, second.start - first.end, 0)
+
+
+def _in_scope(cue: Mention, finding: Mention, terminators: list[int]) -> bool:
+    direction = cue.label.split(":")[1]
+    if finding.start >= cue.end and direction in ("forward", "bidirectional"):
+        return not any(cue.end <= t < finding.start for t in terminators)
+    if finding.end <= cue.start and direction in ("backward", "bidirectional"):
+        return not any(finding.end <= t < cue.start for t in terminators)
+    return False
+
+
+def _status(finding: Mention, cues: list[Mention], terminators: list[int]) -> dict[str, Any]:
+    in_scope = [cue for cue in cues if cue.label != "terminator" and _in_scope(cue, finding, terminators)]
+    categories = {cue.label.split(":")[0] for cue in in_scope}
+    deciding = [cue for cue in in_scope if cue.label.split(":")[0] in (NEGATED, UNCERTAIN)]
+
+    status = PRESENT
+    if deciding:
+        nearest = min(deciding, key=lambda cue: (_distance(cue, finding), cue.start))
+        status = nearest.label.split(":")[0]
+    return {"status": status, "historical": "historical" in categories,
+            "unchanged": "unchanged" in categories}
+
+
+def _anatomy(finding: Mention, mentions: list[Mention], entries: dict[str, dict[str, Any]],
+             tokens: Tokens) -> dict[str, Any] | None:
+    """Return the nearest anatomy mention, with the nearest lobe and segment added for a lung."""
+    if not mentions:
+        return None
+    nearest = min(mentions, key=lambda m: (_distance(m, finding), m.start))
+    anatomy = dict(entries[nearest.label], start=tokens.starts[nearest.start],
+                   end=tokens.ends[nearest.end - 1])
+    if anatomy["organ"] != "lung":
+        return anatomy
+    for part in ("lobe", "segment"):
+        candidates = [m for m in mentions if entries[m.label].get(part)]
+        if anatomy.get(part) is None and candidates:
+            closest = min(candidates, key=lambda m: (_distance(m, finding), m.start))
+            anatomy[part] = entries[closest.label][part]
+            anatomy["laterality"] = anatomy.get("laterality") or entries[closest.label].get("laterality")
+    return anatomy
+
+
+def _laterality(finding: Mention, by_sentence: dict[str, dict[int, list[Mention]]], index: int,
+                clause: tuple[int, int], entries: dict[str, dict[str, Any]]) -> str | None:
+    """Return left, right or bilateral from the nearest side word or sided anatomy mention in the clause."""
+    anatomy = _within(by_sentence["anatomy"].get(index, []), clause)
+    candidates = [(m, entries[m.label]["laterality"]) for m in anatomy if entries[m.label].get("laterality")]
+    for mention in _within(by_sentence["laterality"].get(index, []), clause):
+        # "right" inside "right upper lobe" is already counted through the anatomy mention.
+        if not any(a.start <= mention.start and mention.end <= a.end for a in anatomy):
+            candidates.append((mention, mention.label))
+    if not candidates:
+        return None
+    return min(candidates, key=lambda item: (_distance(item[0], finding), item[0].start))[1]
+
+
+def _size_qualifier(finding: Mention, findings: list[Mention], sizes: list[Mention],
+                    clause: tuple[int, int]) -> str | None:
+    best = None
+    for size in _within(sizes, clause):
+        if size.end <= finding.start:
+            gap, limit = finding.start - size.end, _QUALIFIER_TOKENS_BEFORE
+            # A qualifier with another finding in between belongs to that finding.
+            blocked = any(size.end <= other.start < finding.start for other in findings)
+        else:
+            gap, limit = size.start - finding.end, _QUALIFIER_TOKENS_AFTER
+            # "pneumothorax or large pleural effusion": "large" belongs to the finding that follows it.
+            blocked = any(finding.end <= other.start < size.start
+                          or 0 <= other.start - size.end <= _QUALIFIER_TOKENS_BEFORE
+                          for other in findings if other != finding)
+        if 0 <= gap <= limit and not blocked and (best is None or gap < best[0]):
+            best = (gap, size.label)
+    return None if best is None else best[1]
+
+
+def _assign_measurements(results: list[dict[str, Any]], measurements: list[Measurement]) -> None:
+    """Append each measurement to the result of the nearest finding, by character distance."""
+    for measurement in measurements:
+        gaps = [(_character_gap(result, measurement), result["start"], index)
+                for index, result in enumerate(results)]
+        nearest = results[min(gaps)[2]]
+        key = "prior_measurements" if measurement.prior else "measurements"
+        nearest[key].append(measurement)
+
+
+def _character_gap(result: dict[str, Any], measurement: Measurement) -> int:
+    return max(result["start"] - measurement.end, measurement.start - result["end"], 0)
