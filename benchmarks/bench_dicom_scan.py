@@ -135,7 +135,7 @@ def two_process_speedup(limit: int = 2_000_000, tasks: int = 4) -> float:
     """Return how many times faster two processes run ``tasks`` calls of :func:`count_to` than one process.
 
     About 2 on two free cores and about 1 when only one core's worth of CPU is available, whatever
-    ``os.cpu_count()`` reports. It tells whether the two-worker steps can be faster on this machine.
+    ``os.cpu_count()`` reports. It shows whether the two-worker steps can be faster on this machine.
     """
     start = time.perf_counter()
     for _ in range(tasks):

@@ -21,7 +21,7 @@ finds the finding terms and a negated flag only, so it labels every finding nega
 never uncertain.
 
 The scores are printed, never checked against a limit. Without ``workbench.modality.report`` the
-script says so and exits with status 0.
+script prints that it is missing and exits with status 0.
 
 Run: ``.venv/bin/python benchmarks/bench_report_eval.py [--errors] [--json] [--data PATH]``.
 """

@@ -180,7 +180,7 @@ def test_set_weights_rejects_weights(experiments: Experiments, weights: list[flo
 
 
 def test_create_rejects_coverage(experiments: Experiments) -> None:
-    with pytest.raises(ValidationError, match=r"coverage=1\.5 is invalid") as caught:
+    with pytest.raises(ValidationError, match=r"coverage must be a number from 0 to 1.*received 1\.5") as caught:
         experiments.create(NAME, MODELS, coverage=1.5)
 
     assert caught.value.value == 1.5
@@ -190,7 +190,7 @@ def test_create_rejects_coverage(experiments: Experiments) -> None:
 def test_set_coverage_rejects_coverage(experiments: Experiments) -> None:
     before = experiments.create(NAME, MODELS)
 
-    with pytest.raises(ValidationError, match=r"coverage=1\.5 is invalid"):
+    with pytest.raises(ValidationError, match=r"coverage must be a number from 0 to 1.*received 1\.5"):
         experiments.set_coverage(NAME, 1.5)
 
     assert experiments.get(NAME) == before

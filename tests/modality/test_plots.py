@@ -40,7 +40,7 @@ def mr_record() -> ImageRecord:
 
 
 def _series(slices: int = 3, rows: int = 2, columns: int = 2) -> ImageRecord:
-    """A CT volume whose slice k holds 100 * (k + 1) everywhere, spacing 5 mm between slices."""
+    """A CT volume whose slice k has the value 100 * (k + 1) everywhere, spacing 5 mm between slices."""
     pixels = np.stack([np.full((rows, columns), 100 * (k + 1), dtype=np.int16) for k in range(slices)])
     return ImageRecord(pixels=pixels, format="dicom-series", modality="CT", units="HU", spacing=(5.0, 0.5, 1.0),
                        coordinate_system="LPS", axes="slice,row,column", frame_count=slices, source="series")
@@ -112,7 +112,7 @@ def test_windowed_views_middle_slice() -> None:
 
 
 def test_windowed_views_chosen_slice() -> None:
-    # Slice 2 holds 300, the top of a window with level 200 and width 200.
+    # Slice 2 has the value 300, the top of a window with level 200 and width 200.
     figure = plot_windowed_views(_series(), [custom(200, 200)], index=2)
 
     assert np.all(_image_data(figure) == 1.0)

@@ -170,7 +170,7 @@ def test_invalid_mode_fails_run(environment):
     parameters = {"experiment_id": EXPERIMENT_ID, "store_url": environment["store_url"], "mode": "bayesian"}
     output_dir = environment["folder"] / "invalid-mode"
 
-    with pytest.raises(NotebookExecutionError, match="The mode 'bayesian' is invalid; use one of fixed, sequential"):
+    with pytest.raises(NotebookExecutionError, match="mode='bayesian' is invalid; use one of 'fixed', 'sequential'"):
         run_report(NOTEBOOK, parameters, output_dir=output_dir)
 
     assert (output_dir / "manifest.json").is_file()

@@ -310,7 +310,7 @@ def test_label_replaced_by_second(store: Store) -> None:
 
 
 def test_labels_replace_many_stored(store: Store) -> None:
-    # 150 replacements in one batch: FerretDB 1.24 never answers a single command this large.
+    # 150 replacements in one batch: FerretDB 1.24 sends no reply to a single command this large.
     ids = [f"p{index:03d}" for index in range(150)]
     store.insert_predictions([_prediction(prediction_id) for prediction_id in ids])
     store.insert_labels([_label(prediction_id, 0) for prediction_id in ids])

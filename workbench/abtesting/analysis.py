@@ -10,9 +10,9 @@ once, with its latest outcome of each metric. The steps, in order:
    (:func:`~workbench.abtesting.multitest.compare_variants`, with Holm's correction over the treatments),
    in the experiment's mode: fixed-horizon tests, or always-valid confidence sequences.
 3. Decide: a treatment wins when it is significantly better on the primary metric and no guardrail
-   metric is significantly worse for it; of several such treatments, the one with the largest lift wins.
+   metric is significantly worse for it. Of several such treatments, the one with the largest lift wins.
    The control wins when every treatment is significantly worse. Otherwise there is no winner, and the
-   decision says why.
+   decision gives the reasons.
 """
 
 from __future__ import annotations
@@ -218,9 +218,10 @@ def cumulative_lift(experiment: Experiment, exposures: pd.DataFrame, outcomes: p
                     freq: str = "D") -> pd.DataFrame:
     """Return the primary metric's lift of each treatment over time, on the units exposed up to each period end.
 
-    One row per period end and treatment, with the absolute lift, its interval (a confidence sequence in
-    sequential mode, which stays valid at every period; a fixed-horizon interval otherwise, which does
-    not) and the units counted per variant. Outcomes are those known now.
+    One row per period end and treatment, with the absolute lift, its interval and the units counted per
+    variant. In sequential mode the interval is a confidence sequence, which stays valid at every period.
+    Otherwise it is a fixed-horizon interval, which is valid only at one planned look. Outcomes are those
+    known now.
     """
     columns = ["period_end", "treatment", "estimate", "lower", "upper", "control_units", "treatment_units", "status"]
     if exposures.empty:

@@ -6,24 +6,24 @@ version from the registry. Units (user ids or patient pseudonyms) are assigned t
 
 A phase is one period of fixed weights. Changing the weights starts a new phase with a new seed, so a
 unit may land in another variant. Each phase is analysed on its own, because pooling phases with
-different weights would mix populations that were split differently over time (Simpson's paradox). Changing the
-coverage, the share of units enrolled, keeps the phase and its seed; the hashing layout only adds or
-drops units at the end of each variant's range and never moves a unit to another variant.
+different weights would mix populations that were split differently over time (Simpson's paradox).
+Changing the coverage, the share of units enrolled, keeps the phase and its seed. The hashing layout
+then only adds or drops units at the end of each variant's range, so no unit moves to another variant.
 
-The objects here are frozen and validated on construction; :class:`~workbench.abtesting.experiments.Experiments`
-stores and changes them through the store contract.
+The objects here are frozen and validated on construction.
+:class:`~workbench.abtesting.experiments.Experiments` stores and changes them through the store contract.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from workbench.abtesting.hashing import normalize_weights
+from workbench.abtesting._checks import check_alpha, check_choice
+from workbench.abtesting.hashing import check_coverage, normalize_weights
 from workbench.errors import ValidationError
 from workbench.timeutil import to_utc
 
@@ -63,11 +63,11 @@ class Variant:
 class Metric:
     """A metric measured per unit.
 
-    ``binary`` metrics take the values 0 and 1 (a conversion, or whether a model's prediction matched
-    the label that arrived later); ``continuous`` metrics take any finite number. ``direction`` says
+    ``binary`` metrics take the values 0 and 1: a conversion, or whether a model's prediction matched
+    the label that arrived later. ``continuous`` metrics take any finite number. ``direction`` sets
     whether a higher (``increase``) or lower (``decrease``) value is better.
 
-    ``missing`` says how an exposed unit without an outcome counts. ``exclude`` (the default) leaves it
+    ``missing`` sets how an exposed unit without an outcome counts. ``exclude`` (the default) leaves it
     out, which suits a model's correctness: a label that has not arrived is not a wrong prediction.
     ``zero`` counts it as 0, which suits conversions: a unit that did not convert records nothing.
     """
@@ -79,9 +79,9 @@ class Metric:
 
     def __post_init__(self) -> None:
         check_name(self.name, "metric name")
-        check_choice(self.kind, METRIC_KINDS, "metric kind")
-        check_choice(self.direction, DIRECTIONS, "metric direction")
-        check_choice(self.missing, MISSING_POLICIES, "missing-outcome policy")
+        check_choice(self.kind, METRIC_KINDS, "kind")
+        check_choice(self.direction, DIRECTIONS, "direction")
+        check_choice(self.missing, MISSING_POLICIES, "missing")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "direction": self.direction, "missing": self.missing}
@@ -177,25 +177,30 @@ class Experiment:
             raise ValidationError(
                 f"Experiment {self.experiment_id!r} has {len(self.variants)} variant(s); it needs a control and at "
                 "least one treatment.", field="variants", value=len(self.variants))
+
         names = [variant.name for variant in self.variants]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValidationError(f"Variant names {duplicates} appear more than once; give each variant its own name.",
                                   field="variants", value=duplicates)
+
         metric_names = [metric.name for metric in (self.primary_metric, *self.guardrail_metrics)]
         repeated = sorted({name for name in metric_names if metric_names.count(name) > 1})
         if repeated:
             raise ValidationError(f"Metric names {repeated} appear more than once among the primary and guardrail "
                                   "metrics; each metric is measured once.", field="guardrail_metrics", value=repeated)
+
         check_choice(self.status, STATUSES, "status")
         check_choice(self.mode, MODES, "mode")
         check_choice(self.correction, CORRECTIONS, "correction")
         check_alpha(self.alpha)
+
         if isinstance(self.sequential_tuning, bool) or not isinstance(self.sequential_tuning, int) \
                 or self.sequential_tuning < 1:
             raise ValidationError(f"sequential_tuning={self.sequential_tuning!r} is invalid; give a positive whole "
                                   "number of units per variant, such as 5000.", field="sequential_tuning",
                                   value=self.sequential_tuning)
+
         if not self.phases:
             raise ValidationError("An experiment needs at least one phase.", field="phases", value=0)
         for phase in self.phases:
@@ -320,28 +325,6 @@ def check_name(value: Any, what: str) -> None:
         raise ValidationError(
             f"The {what} {value!r} is invalid; use letters, digits, '.', '_' or '-' (at most 128 characters, "
             "starting with a letter or digit).", field=what.replace(" ", "_"), value=value)
-
-
-def check_choice(value: Any, allowed: Sequence[str], what: str) -> None:
-    if value not in allowed:
-        raise ValidationError(f"The {what} {value!r} is invalid; use one of {', '.join(allowed)}.",
-                              field=what.replace(" ", "_"), value=value)
-
-
-def check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ValidationError(f"alpha={alpha!r} is invalid; give a significance level between 0 and 1, such as 0.05.",
-                              field="alpha", value=alpha)
-    return float(alpha)
-
-
-def check_coverage(coverage: Any) -> float:
-    """Return ``coverage`` as a float in [0, 1], or raise naming the value."""
-    if isinstance(coverage, bool) or not isinstance(coverage, int | float) or not math.isfinite(coverage) \
-            or not 0 <= coverage <= 1:
-        raise ValidationError(f"coverage={coverage!r} is invalid; give the share of units to enrol, a number from 0 "
-                              "(nobody) to 1 (everybody).", field="coverage", value=coverage)
-    return float(coverage)
 
 
 def _json_ready(value: Any) -> Any:

@@ -27,11 +27,10 @@ from workbench.abtesting.experiment import (
     Experiment,
     Metric,
     Variant,
-    check_coverage,
     check_name,
     new_phase,
 )
-from workbench.abtesting.hashing import assign_variant, bucket_ranges
+from workbench.abtesting.hashing import assign_variant, bucket_ranges, check_coverage
 from workbench.errors import ConflictError, NotFoundError, ValidationError
 from workbench.registry import Registry
 from workbench.store.base import Store
@@ -427,7 +426,12 @@ def _parse_variants(variants: Sequence[Variant | Mapping[str, Any] | str]) -> tu
         elif isinstance(item, Mapping):
             parsed.append(Variant(**dict(item)))
         elif isinstance(item, str):
-            default = "control" if position == 0 else ("treatment" if treatments == 1 else f"treatment-{position}")
+            if position == 0:
+                default = "control"
+            elif treatments == 1:
+                default = "treatment"
+            else:
+                default = f"treatment-{position}"
             parsed.append(Variant(default, item))
         else:
             raise ValidationError(f"Variant {position} is a {type(item).__name__}; give a model id, a mapping or a "

@@ -283,7 +283,8 @@ to 1 within 0.01, e.g. [0.5, 0.5].
     return tuple(float(weight) / total for weight in values)
 
 
-def _check_coverage(coverage: Any) -> float:
+def check_coverage(coverage: Any) -> float:
+    """Return ``coverage`` as a float from 0 to 1, or raise ValidationError naming the value."""
     if not _is_real_number(coverage) or not 0.0 <= coverage <= 1.0:
         # NaN and infinities fail the range comparison.
         raise ValidationError(
@@ -332,7 +333,7 @@ def bucket_ranges(weights: Sequence[float], coverage: float) -> list[tuple[float
     [(0.0, 0.25), (0.5, 0.75)]
     """
     normalized = normalize_weights(weights)
-    coverage = _check_coverage(coverage)
+    coverage = check_coverage(coverage)
     ranges = []
     start = 0.0
     for weight in normalized:

@@ -1,9 +1,9 @@
 """The attribute lists of the de-identification profile that :mod:`workbench.modality.deid` applies.
 
 They come from the Basic Application Level Confidentiality Profile of DICOM PS3.15, Annex E, Table
-E.1-1: the attributes that the profile removes (action X) or empties (action Z) and that dicognito
-0.19 would keep or only partly replace, and the identifying attributes whose original values the tests
-search every output for.
+E.1-1. Two lists name the attributes that the profile removes (action X) or empties (action Z) and that
+dicognito 0.19 would keep or only partly replace. The third names the identifying attributes whose
+original values the tests search every output for.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def plot_histogram(record: ImageRecord, windows: Sequence[str | DisplayWindow] |
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where the planes of a record lie: axis names, stacking axis, quarter turn and pixel aspect."""
+    """Layout of a record's planes: axis names, stacking axis, quarter turn and pixel aspect."""
 
     names: list[str]
     stack_axis: int | None

@@ -5,7 +5,7 @@ Every loader (:mod:`~workbench.modality.dicom`, :mod:`~workbench.modality.series
 
 Conventions:
 
-- ``pixels`` holds physical values where the format defines them: Hounsfield units for CT after
+- ``pixels`` contains physical values where the format defines them: Hounsfield units for CT after
   RescaleSlope and RescaleIntercept, NIfTI values after scl_slope and scl_inter. Its dtype is signed or
   floating, never an unsigned type that a negative value would wrap around in. Axes are
   ``(frames or slices, rows, columns)`` for volumes and multi-frame objects, ``(rows, columns)`` for
@@ -14,7 +14,7 @@ Conventions:
 - Geometry is stated with its coordinate system: DICOM's patient coordinates are ``LPS`` (x to the
   patient's left, y to the posterior, z to the head) and NIfTI's world coordinates are ``RAS``. Raster
   images have no patient geometry and use ``pixel``.
-- ``metadata`` holds de-identified values only. Identifiers never reach a record; see
+- ``metadata`` contains de-identified values only. Identifiers never reach a record; see
   :mod:`workbench.modality.deid`.
 """
 
@@ -87,7 +87,7 @@ class ImageRecord:
     axes : str
         Names of the axes of ``pixels``, such as ``"frame,row,column"`` or ``"i,j,k"``.
     frame_count : int
-        Frames of a multi-frame object, slices of a series, volumes of a 4D NIfTI (the record then holds
+        Frames of a multi-frame object, slices of a series, volumes of a 4D NIfTI (the record then contains
         one of them), or pages of a TIFF; 1 otherwise.
     photometric_interpretation : str or None
         DICOM PhotometricInterpretation, or ``MONOCHROME2`` / ``RGB`` / ``RGBA`` for raster images.

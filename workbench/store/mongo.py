@@ -268,9 +268,9 @@ class MongoStore(MongoExperimentsMixin, Store):
 
         # Without a transaction a failure part-way through leaves the first labels written. Sending the
         # batch again is safe, because a label replaces any earlier one for its prediction.
-        # FerretDB 1.24 never answers one command that replaces about 100 or more stored labels, because
-        # each replacement holds one of the database's 100 connections until the command ends, so the
-        # replacements go in commands of LABEL_REPLACE_BATCH, in order.
+        # FerretDB 1.24 sends no reply to one command that replaces about 100 or more stored labels, because
+        # each replacement keeps one of the database's 100 connections until the command ends. The
+        # replacements therefore go in commands of LABEL_REPLACE_BATCH, in order.
         with self._errors("Writing labels to", "Part of the batch may be stored; send it again."):
             for offset in range(0, len(operations), LABEL_REPLACE_BATCH):
                 try:
