@@ -1,5 +1,6 @@
 """The ``workbench modality`` commands: ``image`` reads one image or series, ``folder`` a folder of images,
-``report`` extracts the findings of a radiology report.
+``report`` extracts the findings of a radiology report, ``study`` reads an image with its report and checks
+that they agree.
 
 Error messages name input files by their base name, because folder and file names may contain a patient's
 name.
@@ -24,7 +25,8 @@ _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``workbench modality`` and its commands to ``commands``."""
-    modality = commands.add_parser("modality", help="read medical images: DICOM, NIfTI, PNG, JPEG and TIFF")
+    modality = commands.add_parser("modality", help="read medical images (DICOM, NIfTI, PNG, JPEG, TIFF) and "
+                                     "radiology reports")
     modality.set_defaults(switch="multi_modality_enabled")
     sub = modality.add_subparsers(title="modality commands", metavar="COMMAND", required=True)
 
@@ -62,6 +64,21 @@ def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
                         help="JSON vocabulary merged into the default findings, anatomy and cue phrases "
                         "(default: the file named by WORKBENCH_REPORT_VOCABULARY, if set)")
     report.set_defaults(handler=_report)
+
+    study = sub.add_parser("study", parents=[common], help="read an image and its report together: findings, "
+                           "and the header's modality, body part and laterality checked against the report")
+    study.add_argument("image", metavar="IMAGE", type=Path, help="image file, or folder of one DICOM series")
+    study.add_argument("report", metavar="REPORT", help="UTF-8 text file of the report, or - for standard input")
+    study.add_argument("--modality", help="DICOM Modality code for image formats that carry none")
+    study.add_argument("--allow-gaps", action="store_true",
+                       help="fill the missing slices of a DICOM series with NaN instead of failing")
+    study.add_argument("--replace-invalid", action="store_true",
+                       help="decode report bytes that are not valid UTF-8 as U+FFFD instead of failing")
+    study.add_argument("--vocabulary", metavar="FILE.json", type=Path,
+                       help="JSON vocabulary merged into the default one, as for 'report'")
+    study.add_argument("--fail-on-mismatch", action="store_true",
+                       help="exit with status 1 when a check finds a mismatch (default: 0)")
+    study.set_defaults(handler=_study)
 
 
 def _image(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,18 +130,9 @@ def _folder(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from workbench.errors import ValidationError
     from workbench.modality.report import process_report
 
-    if args.path == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        path = Path(args.path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ValidationError(f"{path.name}: {exc.strerror or type(exc).__name__}; pass a readable report "
-                                  "file, or - for standard input.", field="path", value=path.name) from exc
+    data = _read_report(args.path)
     record = process_report(data, errors="replace" if args.replace_invalid else "strict",
                             vocabulary=args.vocabulary)
     if args.json:
@@ -132,6 +140,47 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(report_summary(record))
     return 0
+
+
+def _read_report(name: str) -> bytes:
+    from workbench.errors import ValidationError
+
+    if name == "-":
+        return sys.stdin.buffer.read()
+    path = Path(name)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"{path.name}: {exc.strerror or type(exc).__name__}; pass a readable report "
+                              "file, or - for standard input.", field="path", value=path.name) from exc
+
+
+def _study(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.modality.study import process_study
+
+    study = process_study(args.image, _read_report(args.report), modality=args.modality,
+                          errors="replace" if args.replace_invalid else "strict", vocabulary=args.vocabulary,
+                          allow_gaps=args.allow_gaps)
+    if args.json:
+        _print_json(study.to_dict())
+    else:
+        print(study_summary(study))
+    return 1 if args.fail_on_mismatch and study.mismatches else 0
+
+
+def study_summary(study: Any) -> str:
+    """Return the summary of a :class:`~workbench.modality.study.StudyRecord` that ``study`` prints."""
+    image = study.image
+    shape = " x ".join(str(size) for size in image.shape)
+    lines = [f"image: {image.format}, modality {image.modality or 'unknown'}, shape {shape}"]
+    lines.append("checks:")
+    for check in study.checks:
+        lines.append(f"  - {check.name}: {check.message}")
+    mismatches = [check.name for check in study.mismatches]
+    lines.append("mismatches: " + (", ".join(mismatches) if mismatches else "none"))
+    lines.append(report_summary(study.report))
+    lines.extend(f"  - {note}" for note in study.notes)
+    return "\n".join(lines)
 
 
 def report_summary(record: Any) -> str:

@@ -93,8 +93,8 @@ _PSEUDONYM_KEYWORDS = (
     "PatientID", "PatientName", "StudyInstanceUID", "SpecificCharacterSet", "SeriesInstanceUID",
     "SOPInstanceUID", "StudyDate", "StationName",
 )
-_TEXT_KEYWORDS = ("Modality", "Manufacturer", "ManufacturerModelName", "BodyPartExamined",
-                  "PhotometricInterpretation", "SOPClassUID")
+_TEXT_KEYWORDS = ("Modality", "Manufacturer", "ManufacturerModelName", "BodyPartExamined", "Laterality",
+                  "ImageLaterality", "PhotometricInterpretation", "SOPClassUID")
 _FLOAT_KEYWORDS = ("KVP", "SliceThickness", "SpacingBetweenSlices")
 _INTEGER_KEYWORDS = ("Rows", "Columns", "BitsStored", "NumberOfFrames")
 

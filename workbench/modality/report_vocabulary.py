@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,13 @@ class Vocabulary:
         Qualifier ("small", "moderate") to its phrases.
     abbreviations : tuple of str
         Abbreviations ending in a full stop that do not end a sentence ("approx.").
+    modalities, body_regions : dict
+        Imaging modality ("CT", "radiography") and body region ("chest") to the phrases that name it in a
+        report. Read by :func:`workbench.modality.study.process_study`, not by the findings pipeline.
+    modality_codes, body_part_codes : dict
+        Modality and body region to the DICOM Modality and BodyPartExamined values that agree with it.
+    organ_regions, finding_regions : dict
+        Anatomy organ and finding name to the body regions it lies in.
     source : str
         Paths the vocabulary was read from, joined by ``" + "``.
     """
@@ -60,6 +67,12 @@ class Vocabulary:
     size_qualifiers: dict[str, tuple[str, ...]]
     abbreviations: tuple[str, ...]
     source: str
+    modalities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    modality_codes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    body_regions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    body_part_codes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    organ_regions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    finding_regions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
@@ -119,6 +132,7 @@ def _load_cached(path: str, mtime: float | None) -> Vocabulary:
         size_qualifiers={size: tuple(words) for size, words in data["size_qualifiers"].items()},
         abbreviations=tuple(data["abbreviations"]),
         source=" + ".join(sources),
+        **{key: {label: tuple(words) for label, words in data.get(key, {}).items()} for key in _STUDY_KEYS},
     )
 
 
@@ -135,7 +149,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-_MAPPING_KEYS = ("findings", "laterality", "size_qualifiers")
+# Keys read by the study checks of workbench.modality.study, each a mapping of a label to strings.
+_STUDY_KEYS = ("modalities", "modality_codes", "body_regions", "body_part_codes", "organ_regions",
+               "finding_regions")
+_MAPPING_KEYS = ("findings", "laterality", "size_qualifiers", *_STUDY_KEYS)
 _LIST_KEYS = ("anatomy", "terminators", "abbreviations")
 
 
