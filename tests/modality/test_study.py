@@ -336,3 +336,29 @@ def test_study_command_text_json_and_exit_status(tmp_path: Path, capsys: pytest.
     assert "QUOKKA" not in json.dumps(data).upper()
 
     assert main(["modality", "study", str(path), str(report), "--fail-on-mismatch"]) == 1
+
+
+# Views --------------------------------------------------------------------------------------------
+
+
+def test_report_html_marks_findings_by_status_and_escapes_text() -> None:
+    from workbench.modality.report_view import STATUS_COLORS, report_html
+
+    html_text = report_html(process_report("No pneumothorax <b>. Possible pneumonia. Small effusion & scarring."))
+
+    assert "&lt;b&gt;" in html_text and "<b>" not in html_text
+    assert html_text.count('<mark class="entity"') == 3
+    for status in ("NEGATED", "UNCERTAIN", "PRESENT"):
+        assert STATUS_COLORS[status] in html_text
+
+
+def test_study_html_shows_image_report_and_checks() -> None:
+    from workbench.modality.report_view import study_html
+
+    pixels = np.arange(64, dtype=np.int16).reshape(8, 8)
+    study = process_study(ImageRecord(pixels=pixels, format="dicom", modality="MR"), "CT chest. No pneumothorax.")
+    html_text = study_html(study)
+
+    assert html_text.count("<img") == 1
+    assert "mismatch</span> <b>modality</b>" in html_text
+    assert "NEGATED" in html_text

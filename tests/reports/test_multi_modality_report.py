@@ -20,7 +20,7 @@ from workbench.reports.transport import kernel_transport_config
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "multi_modality.ipynb"
 SECTIONS = ("Image and de-identified metadata", "Geometry", "Intensity statistics", "Windowed views", "Montage",
-            "Features for monitoring")
+            "Report beside the image", "Findings", "Features for monitoring")
 SLIDER_HEADING = "Explore slices and windows"
 WIDGET_MIME_TYPE = "application/vnd.jupyter.widget-view+json"
 # Header values of CT_small.dcm that identify the patient or the site; none may reach a report output.
@@ -85,9 +85,25 @@ def test_ct_report_sections(ct_report):
         assert f">{heading}<" in ct_report["html"], heading
 
 
-def test_ct_report_draws_three_figures(ct_report):
-    # The histogram, the windowed views and the montage.
-    assert ct_report["html"].count("<img") == 3
+def test_ct_report_draws_four_images(ct_report):
+    # The histogram, the windowed views, the montage and the thumbnail beside the report.
+    assert ct_report["html"].count("<img") == 4
+
+
+def test_ct_report_highlights_sample_report_findings(ct_report):
+    html = ct_report["html"]
+
+    for status in ("PRESENT", "NEGATED", "UNCERTAIN"):
+        assert f">{status}</span>" in html, status
+    assert "<td>pleural effusion</td>" in html
+    assert "agrees with the report" in html
+
+
+def test_ct_report_manifest_counts_findings(ct_report):
+    facts = ct_report["run"].manifest["facts"]
+
+    assert facts["findings"] == 15
+    assert facts["mismatches"] == []
 
 
 def test_ct_report_uses_bundled_sample(ct_report):
@@ -104,6 +120,8 @@ def test_ct_report_lists_default_windows(ct_report):
 
 def test_ct_report_shows_features(ct_report):
     assert "<th>convolution_kernel</th>" in ct_report["html"]
+    assert "<th>finding_pleural_effusion</th>" in ct_report["html"]
+    assert "<th>modality_check</th>" in ct_report["html"]
 
 
 def test_ct_report_leaves_out_widget(ct_report):
@@ -151,8 +169,8 @@ def test_nifti_report_sections(nifti_report):
         assert f">{heading}<" in nifti_report["html"], heading
 
 
-def test_nifti_report_draws_three_figures(nifti_report):
-    assert nifti_report["html"].count("<img") == 3
+def test_nifti_report_draws_four_images(nifti_report):
+    assert nifti_report["html"].count("<img") == 4
 
 
 def test_nifti_report_windows(nifti_report):

@@ -15,9 +15,13 @@ from workbench.errors import ValidationError
 from workbench.modality.report_measurements import Measurement
 from workbench.modality.report_sections import Section, section_at
 
-__all__ = ["Anatomy", "Finding", "Measurement", "ReportRecord", "Section", "Sentence", "process_report"]
+__all__ = ["SAMPLE_REPORT_PATH", "Anatomy", "Finding", "Measurement", "ReportRecord", "Section", "Sentence",
+           "process_report"]
 
 _ERROR_MODES = ("strict", "replace")
+
+#: A chest CT report written for the examples and the multi-modality notebook; it names no patient.
+SAMPLE_REPORT_PATH = Path(__file__).with_name("samples") / "chest_ct_report.txt"
 
 
 @dataclass(frozen=True)
@@ -123,16 +127,20 @@ class ReportRecord:
         Sentences that contain text, headers included.
     notes : tuple of str
         Remarks on the input, such as replaced bytes or an empty report.
+    text : str
+        The text that was read, after decoding; every character offset of the record points into it.
     """
 
     sections: tuple[Section, ...] = ()
     findings: tuple[Finding, ...] = ()
     sentences: tuple[Sentence, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as JSON-ready built-in types."""
         return {
+            "text": self.text,
             "sections": [section.to_dict() for section in self.sections],
             "findings": [finding.to_dict() for finding in self.findings],
             "sentences": [asdict(sentence) for sentence in self.sentences],
@@ -171,7 +179,7 @@ def process_report(text: str | bytes, *, errors: str = "strict",
 
     decoded, notes = _decode(text, errors)
     if not decoded.strip():
-        return ReportRecord(notes=(*notes, "The report is empty or contains only whitespace."))
+        return ReportRecord(notes=(*notes, "The report is empty or contains only whitespace."), text=decoded)
 
     doc = run_pipeline(build_pipeline(vocabulary), decoded)
     sections = doc.user_data["report_sections"]
@@ -179,7 +187,8 @@ def process_report(text: str | bytes, *, errors: str = "strict",
 
     sentences = tuple(_sentence(text, start, sections) for text, start, _ in spans if text.strip())
     findings = tuple(_finding(result, decoded, spans, sections) for result in doc.user_data["report_results"])
-    return ReportRecord(sections=sections, findings=findings, sentences=sentences, notes=tuple(notes))
+    return ReportRecord(sections=sections, findings=findings, sentences=sentences, notes=tuple(notes),
+                        text=decoded)
 
 
 def _decode(text: str | bytes, errors: str) -> tuple[str, list[str]]:
