@@ -23,6 +23,7 @@ BioNLP 2007, Association for Computational Linguistics, pages 81-88. https://acl
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from workbench.modality.report_measurements import Measurement, find_measurements
@@ -55,6 +56,9 @@ class Tokens(NamedTuple):
 
 def longest_mentions(mentions: list[Mention]) -> list[Mention]:
     """Keep the longest of overlapping mentions (the earlier one on ties), sorted by start."""
+    ordered = sorted(mentions, key=lambda m: m.start)
+    if all(first.end <= second.start for first, second in pairwise(ordered)):
+        return ordered
     covered_tokens: set[int] = set()
     longest = []
     for mention in sorted(mentions, key=lambda m: (m.start - m.end, m.start)):
@@ -70,30 +74,34 @@ def assign_context(text: str, tokens: Tokens, matches: dict[str, list[Mention]],
     """Return one result per finding mention: status, flags, anatomy, laterality, size and measurements."""
     sentence_starts = [start for start, _ in tokens.sentences]
     by_sentence = {key: _bucket(mentions, sentence_starts) for key, mentions in matches.items()}
+    starts, ends = tokens.starts, tokens.ends
 
     results = []
     for index, sentence in enumerate(tokens.sentences):
-        findings = by_sentence["findings"].get(index, [])
+        findings = by_sentence["findings"].get(index)
         if not findings:
             continue
         cues = by_sentence["cues"].get(index, [])
         terminators = [cue.start for cue in cues if cue.label == "terminator"]
-        sentence_results = []
+        # Each cue's category and direction, read once per sentence rather than once per finding.
+        parsed_cues = [(cue, *cue.label.split(":")) for cue in cues if cue.label != "terminator"]
         anatomy = by_sentence["anatomy"].get(index, [])
+        sides = _side_mentions(anatomy, by_sentence["laterality"].get(index, []), anatomy_entries)
         sizes = by_sentence["sizes"].get(index, [])
+        sentence_results = []
         for finding in findings:
             clause = _clause(finding, sentence, terminators)
-            result = _status(finding, cues, terminators)
-            result.update(
-                name=finding.label, start=tokens.starts[finding.start], end=tokens.ends[finding.end - 1],
-                anatomy=_anatomy(finding, _own_anatomy(finding, findings, anatomy, clause), anatomy_entries,
-                                 tokens),
-                laterality=_laterality(finding, by_sentence, index, clause, anatomy_entries),
-                size_qualifier=_size_qualifier(finding, findings, sizes, clause),
-                measurements=[], prior_measurements=[], sentence_index=index,
-            )
-            sentence_results.append(result)
-        start_char, end_char = tokens.starts[sentence[0]], tokens.ends[sentence[1] - 1]
+            status, historical, unchanged = _status(finding, parsed_cues, terminators)
+            sentence_results.append({
+                "status": status, "historical": historical, "unchanged": unchanged,
+                "name": finding.label, "start": starts[finding.start], "end": ends[finding.end - 1],
+                "anatomy": _anatomy(finding, _own_anatomy(finding, findings, anatomy, clause), anatomy_entries,
+                                    tokens),
+                "laterality": _laterality(finding, sides, clause),
+                "size_qualifier": _size_qualifier(finding, findings, sizes, clause),
+                "measurements": [], "prior_measurements": [], "sentence_index": index,
+            })
+        start_char, end_char = starts[sentence[0]], ends[sentence[1] - 1]
         _assign_measurements(sentence_results, find_measurements(text, start_char, end_char))
         results.extend(sentence_results)
     return results
@@ -131,26 +139,31 @@ def _distance(first: Mention, second: Mention) -> int:
     return max(first.start - second.end, second.start - first.end, 0)
 
 
-def _in_scope(cue: Mention, finding: Mention, terminators: list[int]) -> bool:
-    direction = cue.label.split(":")[1]
-    if finding.start >= cue.end and direction in ("forward", "bidirectional"):
+def _in_scope(cue: Mention, direction: str, finding: Mention, terminators: list[int]) -> bool:
+    if finding.start >= cue.end and direction != "backward":
         return not any(cue.end <= t < finding.start for t in terminators)
-    if finding.end <= cue.start and direction in ("backward", "bidirectional"):
+    if finding.end <= cue.start and direction != "forward":
         return not any(finding.end <= t < cue.start for t in terminators)
     return False
 
 
-def _status(finding: Mention, cues: list[Mention], terminators: list[int]) -> dict[str, Any]:
-    in_scope = [cue for cue in cues if cue.label != "terminator" and _in_scope(cue, finding, terminators)]
-    categories = {cue.label.split(":")[0] for cue in in_scope}
-    deciding = [cue for cue in in_scope if cue.label.split(":")[0] in (NEGATED, UNCERTAIN)]
-
-    status = PRESENT
-    if deciding:
-        nearest = min(deciding, key=lambda cue: (_distance(cue, finding), cue.start))
-        status = nearest.label.split(":")[0]
-    return {"status": status, "historical": "historical" in categories,
-            "unchanged": "unchanged" in categories}
+def _status(finding: Mention, cues: list[tuple[Mention, str, str]],
+            terminators: list[int]) -> tuple[str, bool, bool]:
+    """Return the status and the historical and unchanged flags from the cues whose scope covers ``finding``."""
+    status, historical, unchanged, best = PRESENT, False, False, None
+    for cue, category, direction in cues:
+        if not _in_scope(cue, direction, finding, terminators):
+            continue
+        if category == NEGATED or category == UNCERTAIN:
+            # The nearest deciding cue sets the status; the earlier one wins a tie.
+            rank = (_distance(cue, finding), cue.start)
+            if best is None or rank < best:
+                best, status = rank, category
+        elif category == "historical":
+            historical = True
+        elif category == "unchanged":
+            unchanged = True
+    return status, historical, unchanged
 
 
 def _anatomy(finding: Mention, mentions: list[Mention], entries: dict[str, dict[str, Any]],
@@ -172,18 +185,26 @@ def _anatomy(finding: Mention, mentions: list[Mention], entries: dict[str, dict[
     return anatomy
 
 
-def _laterality(finding: Mention, by_sentence: dict[str, dict[int, list[Mention]]], index: int,
-                clause: tuple[int, int], entries: dict[str, dict[str, Any]]) -> str | None:
-    """Return left, right or bilateral from the nearest side word or sided anatomy mention in the clause."""
-    anatomy = _within(by_sentence["anatomy"].get(index, []), clause)
+def _side_mentions(anatomy: list[Mention], sides: list[Mention],
+                   entries: dict[str, dict[str, Any]]) -> list[tuple[Mention, str]]:
+    """Side words and sided anatomy mentions of a sentence, each with its side."""
     candidates = [(m, entries[m.label]["laterality"]) for m in anatomy if entries[m.label].get("laterality")]
-    for mention in _within(by_sentence["laterality"].get(index, []), clause):
+    for mention in sides:
         # "right" inside "right upper lobe" is already counted through the anatomy mention.
         if not any(a.start <= mention.start and mention.end <= a.end for a in anatomy):
             candidates.append((mention, mention.label))
-    if not candidates:
-        return None
-    return min(candidates, key=lambda item: (_distance(item[0], finding), item[0].start))[1]
+    return candidates
+
+
+def _laterality(finding: Mention, candidates: list[tuple[Mention, str]], clause: tuple[int, int]) -> str | None:
+    """Return left, right or bilateral from the nearest side word or sided anatomy mention in the clause."""
+    best = None
+    for mention, side in candidates:
+        if clause[0] <= mention.start and mention.end <= clause[1]:
+            rank = (_distance(mention, finding), mention.start)
+            if best is None or rank < best[0]:
+                best = (rank, side)
+    return None if best is None else best[1]
 
 
 def _size_qualifier(finding: Mention, findings: list[Mention], sizes: list[Mention],

@@ -1,20 +1,21 @@
 """The spaCy pipeline behind :func:`workbench.modality.report.process_report`.
 
-A blank English pipeline (no downloaded model) with four rule components, in order:
+A blank English pipeline (no downloaded model) whose tokenizer is replaced by
+:class:`~workbench.modality.report_tokenizer.ReportTokenizer`, with four rule components, in order:
 
 ``report_sections``
     finds the section headers (:mod:`workbench.modality.report_sections`).
 ``report_sentences``
     sets sentence starts at ".", "!" and "?", at section headers, at blank lines and at lines that start
-    with a list number or bullet. Abbreviations from the vocabulary ("approx.") do not end a sentence, and
-    a list number glued to its sentence ("1.No evidence") is split off by a tokenizer infix rule.
+    with a list number or bullet. Abbreviations from the vocabulary ("approx.") are single tokens and do not
+    end a sentence, and the full stop of a list number at a sentence start ("1.No evidence") ends nothing.
     NOTE: any other line break continues the sentence, because reports wrap lines inside sentences, so
     unnumbered lines without a full stop are read as one sentence.
 ``report_targets``
     matches findings, anatomy, laterality, size qualifiers, ConText cues and scope terminators with
-    case-insensitive :class:`spacy.matcher.PhraseMatcher` objects (``attr="LOWER"``) into
+    one case-insensitive :class:`spacy.matcher.PhraseMatcher` (``attr="LOWER"``) into
     ``doc.user_data["report_matches"]``, and the findings also into ``doc.spans["report_findings"]`` for
-    displaCy.
+    displaCy (except under :func:`run_pipeline`).
 ``report_context``
     assigns status, flags, anatomy, laterality, size and measurements to each finding
     (:mod:`workbench.modality.report_context`) into ``doc.user_data["report_results"]``.
@@ -30,14 +31,14 @@ from typing import Any
 
 import numpy
 import spacy
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import compile_infix_regex
 
 from workbench.modality.report_context import Mention, Tokens, assign_context, longest_mentions
 from workbench.modality.report_sections import find_sections
+from workbench.modality.report_tokenizer import ReportTokenizer
 from workbench.modality.report_vocabulary import Vocabulary, load_vocabulary, vocabulary_key
 
 #: Kinds of phrases matched by ``report_targets``, the keys of ``doc.user_data["report_matches"]``.
@@ -47,10 +48,8 @@ _SENTENCE_END = frozenset({".", "!", "?"})
 # A line that starts with a list number ("1.", "2)") or a bullet starts a new sentence.
 _LIST_LINE = re.compile(r"\n[ \t]*(?:\d{1,2}[.)]|[-*•])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
-# spaCy's English tokenizer keeps abbreviations such as "Mass." (Massachusetts) or "Ill." as one token, so a
-# report sentence ending in "Mass." would not end. Only these title-case exceptions are kept.
-_KEPT_TITLE_ABBREVIATIONS = frozenset({"Dr.", "Prof.", "Mr.", "Mrs.", "Ms.", "St.", "Jr."})
-_TITLE_ABBREVIATION = re.compile(r"^[A-Z][a-z]+\.$")
+# Titles before a name, kept as one token so that their full stop ends no sentence.
+_TITLE_ABBREVIATIONS = ("dr.", "prof.", "mr.", "mrs.", "ms.")
 
 
 def build_pipeline(vocabulary: str | Path | None = None) -> Language:
@@ -68,9 +67,11 @@ def run_pipeline(nlp: Language, text: str) -> Doc:
 
     ``Doc.text`` joins every token on each access, which took about 15% of the pipeline's time in a
     cProfile run on 94-word reports, so the components read the text from ``doc.user_data["report_text"]``.
+    The Doc gets no ``report_findings`` spans, which the caller does not read.
     """
     doc = nlp.make_doc(text)
     doc.user_data["report_text"] = text
+    doc.user_data["report_spans"] = False
     for _, component in nlp.pipeline:
         doc = component(doc)
     return doc
@@ -80,24 +81,12 @@ def run_pipeline(nlp: Language, text: str) -> Doc:
 def _build_cached(vocabulary_path: str, modified: float | None) -> Language:
     vocabulary = load_vocabulary(vocabulary_path or None)
     nlp = spacy.blank("en")
-    _tune_tokenizer(nlp, vocabulary)
+    nlp.tokenizer = ReportTokenizer(nlp.vocab, (*vocabulary.abbreviations, *_TITLE_ABBREVIATIONS))
     nlp.add_pipe("report_sections")
     nlp.add_pipe("report_sentences")
     nlp.add_pipe("report_targets", config={"vocabulary_path": vocabulary_path})
     nlp.add_pipe("report_context")
     return nlp
-
-
-def _tune_tokenizer(nlp: Language, vocabulary: Vocabulary) -> None:
-    rules = {text: tokens for text, tokens in nlp.tokenizer.rules.items()
-             if not _TITLE_ABBREVIATION.match(text) or text in _KEPT_TITLE_ABBREVIATIONS}
-    for abbreviation in vocabulary.abbreviations:
-        for written in {abbreviation.lower(), abbreviation.capitalize(), abbreviation.upper()}:
-            rules[written] = [{"ORTH": written}]
-    nlp.tokenizer.rules = rules
-    # "1.No evidence": split a list number from a word glued to it, but not "1.2".
-    infixes = [*nlp.Defaults.infixes, r"(?<=^[0-9])\.(?=[A-Za-z])", r"(?<=^[0-9][0-9])\.(?=[A-Za-z])"]
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
 @Language.component("report_sections")
@@ -114,42 +103,52 @@ def _sections_component(doc: Doc) -> Doc:
 @Language.component("report_sentences")
 def _sentences_component(doc: Doc) -> Doc:
     text = doc.user_data["report_text"]
+    starts, ends = doc.user_data["report_token_offsets"]
+    count = len(starts)
     forced = set(doc.user_data["report_header_starts"])
     forced.update(section.start for section in doc.user_data["report_sections"])
     forced.update(match.end() for match in _BLANK_LINE.finditer(text))
     forced.update(match.start() + 1 for match in _LIST_LINE.finditer(text))
-    boundaries = sorted(forced)
 
-    offsets = doc.to_array([IDX, LENGTH]).tolist()
-    flags = numpy.full(len(offsets), -1, dtype="int64")
-    starts, ends, sentence_starts = [], [], []
-    previous_ends, previous_number, previous_end = True, False, 0
-    for i, (start, length) in enumerate(offsets):
-        word = text[start:start + length]
-        index = bisect_left(boundaries, previous_end)
-        if previous_ends or (index < len(boundaries) and boundaries[index] <= start):
-            flags[i] = 1
-            sentence_starts.append(i)
-        # The full stop of a list number at a sentence start ("1." in "1.No evidence") ends nothing.
-        previous_ends = word in _SENTENCE_END and not previous_number
-        previous_number = flags[i] == 1 and word.isdigit() and len(word) <= 2
-        previous_end = start + length
-        starts.append(start)
-        ends.append(previous_end)
+    # A forced boundary starts the first token at or after it, unless it falls inside the token before.
+    sentence_starts = {0} if count else set()
+    for boundary in forced:
+        index = bisect_left(starts, boundary)
+        if index < count and (index == 0 or ends[index - 1] <= boundary):
+            sentence_starts.add(index)
+    # A sentence ends after ".", "!" or "?", except the full stop of a list number that starts a
+    # sentence ("1." in "1.No evidence"). Ends are visited in order, so a list number's own start is known.
+    for index in sorted(i for i, word in enumerate(doc.user_data["report_words"]) if word in _SENTENCE_END):
+        previous = index - 1
+        if previous in sentence_starts and _is_list_number(text, starts[previous], ends[previous]):
+            continue
+        if index + 1 < count:
+            sentence_starts.add(index + 1)
 
+    ordered = sorted(sentence_starts)
+    flags = numpy.full(count, -1, dtype="int64")
+    flags[ordered] = 1
     # spaCy reads attribute arrays as uint64, where -1 (not a sentence start) wraps around as it expects.
     doc.from_array([SENT_START], flags.astype("uint64"))
-    sentences = list(zip(sentence_starts, [*sentence_starts[1:], len(doc)], strict=True))
+    sentences = list(zip(ordered, [*ordered[1:], count], strict=True))
     doc.user_data["report_tokens"] = Tokens(starts=starts, ends=ends, sentences=sentences)
     return doc
 
 
+def _is_list_number(text: str, start: int, end: int) -> bool:
+    return end - start <= 2 and text[start:end].isdigit()
+
+
 class _TargetMatcher:
-    """Match the vocabulary's phrases, keeping the longest of overlapping matches of each kind."""
+    """Match the vocabulary's phrases, keeping the longest of overlapping matches of each kind.
+
+    One PhraseMatcher holds every kind, with match ids ``"<kind>|<label>"``, because each matcher call
+    walks the whole Doc; the kinds are told apart afterwards from a table of match ids.
+    """
 
     def __init__(self, nlp: Language, vocabulary: Vocabulary) -> None:
-        self.matchers = {key: PhraseMatcher(nlp.vocab, attr="LOWER") for key in MATCH_KEYS}
-        self.strings = nlp.vocab.strings
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.kinds: dict[int, tuple[str, str]] = {}
         self.anatomy: dict[str, dict[str, Any]] = {}
         for name, words in vocabulary.findings.items():
             self._add("findings", name, words, nlp)
@@ -168,13 +167,17 @@ class _TargetMatcher:
 
     def _add(self, key: str, label: str, words: Any, nlp: Language) -> None:
         if words:
-            self.matchers[key].add(label, list(nlp.tokenizer.pipe(words)))
+            match_id = f"{key}|{label}"
+            self.matcher.add(match_id, list(nlp.tokenizer.pipe(words)))
+            self.kinds[nlp.vocab.strings[match_id]] = (key, label)
 
     def __call__(self, doc: Doc) -> Doc:
-        matches = {}
-        for key, matcher in self.matchers.items():
-            found = [Mention(self.strings[match_id], start, end) for match_id, start, end in matcher(doc)]
-            matches[key] = longest_mentions(found)
+        found: dict[str, list[Mention]] = {key: [] for key in MATCH_KEYS}
+        kinds = self.kinds
+        for match_id, start, end in self.matcher(doc):
+            key, label = kinds[match_id]
+            found[key].append(Mention(label, start, end))
+        matches = {key: longest_mentions(mentions) for key, mentions in found.items()}
         # A cue inside a finding ("collapse", "free fluid") is part of the finding.
         in_findings = {i for finding in matches["findings"] for i in range(finding.start, finding.end)}
         matches["cues"] = [cue for cue in matches["cues"]
@@ -182,8 +185,10 @@ class _TargetMatcher:
 
         doc.user_data["report_matches"] = matches
         doc.user_data["report_anatomy_entries"] = self.anatomy
-        # Spans for displaCy and other spaCy tools.
-        doc.spans["report_findings"] = [Span(doc, m.start, m.end, label=m.label) for m in matches["findings"]]
+        # Spans for displaCy and other spaCy tools; run_pipeline leaves them out, as process_report reads
+        # only the matches and creating spans took a fifth of this component's time.
+        if doc.user_data.get("report_spans", True):
+            doc.spans["report_findings"] = [Span(doc, m.start, m.end, label=m.label) for m in matches["findings"]]
         return doc
 
 
