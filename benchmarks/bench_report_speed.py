@@ -9,7 +9,8 @@ same reports, one ``nlp(text)`` or ``process_report(text)`` call per report:
 - (b) negspacy 1.1.0 on a blank English spaCy pipeline: ``sentencizer``, an ``entity_ruler`` with the
   finding terms of the templates (case-insensitive token patterns, label FINDING), and ``negex`` with
   its default "en_clinical" termset. It finds the terms and a negated flag only.
-- (c) the tokenizer of a blank English spaCy pipeline alone, as the floor for any spaCy-based pipeline.
+- (c) the tokenizer of a blank English spaCy pipeline alone. The full pipeline (a) replaces it with
+  ``workbench.modality.report_tokenizer.ReportTokenizer``, so (c) shows what that replacement saves.
 
 Every figure is the median of ``--repeats`` runs after one untimed warm-up run, with the runs of (a)
 to (c) interleaved so that load from other processes slows all steps alike. The process is pinned to one

@@ -7,18 +7,20 @@ vocabulary file and the rules.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench.errors import ValidationError
 from workbench.modality.report_measurements import Measurement
-from workbench.modality.report_sections import Section, section_at
+from workbench.modality.report_sections import Section
 
 __all__ = ["SAMPLE_REPORT_PATH", "Anatomy", "Finding", "Measurement", "ReportRecord", "Section", "Sentence",
            "process_report"]
 
 _ERROR_MODES = ("strict", "replace")
+_Record = TypeVar("_Record")
 
 #: A chest CT report written for the examples and the multi-modality notebook; it names no patient.
 SAMPLE_REPORT_PATH = Path(__file__).with_name("samples") / "chest_ct_report.txt"
@@ -183,10 +185,14 @@ def process_report(text: str | bytes, *, errors: str = "strict",
 
     doc = run_pipeline(build_pipeline(vocabulary), decoded)
     sections = doc.user_data["report_sections"]
-    spans = [(decoded[start:end], start, end) for start, end in _sentence_offsets(doc)]
-
-    sentences = tuple(_sentence(text, start, sections) for text, start, _ in spans if text.strip())
-    findings = tuple(_finding(result, decoded, spans, sections) for result in doc.user_data["report_results"])
+    tokens = doc.user_data["report_tokens"]
+    section_of = _SectionLookup(sections)
+    # One Sentence per token range; blank ones (only white space) are left out of the record.
+    all_sentences = [_sentence(decoded, tokens.starts[start], tokens.ends[end - 1], section_of)
+                     for start, end in tokens.sentences]
+    sentences = tuple(sentence for sentence in all_sentences if sentence is not None)
+    findings = tuple(_finding(result, decoded, all_sentences, section_of)
+                     for result in doc.user_data["report_results"])
     return ReportRecord(sections=sections, findings=findings, sentences=sentences, notes=tuple(notes),
                         text=decoded)
 
@@ -219,26 +225,51 @@ def _decode(text: str | bytes, errors: str) -> tuple[str, list[str]]:
     return decoded, [note]
 
 
-def _sentence_offsets(doc: Any) -> list[tuple[int, int]]:
-    tokens = doc.user_data["report_tokens"]
-    return [(tokens.starts[start], tokens.ends[end - 1]) for start, end in tokens.sentences]
+def _frozen(cls: type[_Record], **values: Any) -> _Record:
+    """Create the frozen dataclass ``cls`` from every one of its fields, without its ``__init__``.
+
+    The generated ``__init__`` of a frozen dataclass sets each field through ``object.__setattr__``, which
+    took about a quarter of the time spent building records from the pipeline's results. The object is
+    equal to ``cls(**values)``, and stays frozen.
+    """
+    record = object.__new__(cls)
+    record.__dict__.update(values)
+    return record
 
 
-def _sentence(text: str, start: int, sections: tuple[Section, ...]) -> Sentence:
-    start += len(text) - len(text.lstrip())
-    stripped = text.strip()
-    return Sentence(text=stripped, start=start, end=start + len(stripped),
-                    section=section_at(sections, start))
+class _SectionLookup:
+    """Name of the section containing a character offset, like :func:`section_at`, by bisection."""
+
+    def __init__(self, sections: tuple[Section, ...]) -> None:
+        self.starts = [section.start for section in sections]
+        self.sections = sections
+
+    def __call__(self, offset: int) -> str | None:
+        index = bisect_right(self.starts, offset) - 1
+        if index >= 0 and offset <= self.sections[index].end:
+            return self.sections[index].name
+        return None
 
 
-def _finding(result: dict[str, Any], text: str, sentences: list[tuple[str, int, int]],
-             sections: tuple[Section, ...]) -> Finding:
+def _sentence(text: str, start: int, end: int, section_of: _SectionLookup) -> Sentence | None:
+    """The sentence between two character offsets without surrounding white space; None when blank."""
+    raw = text[start:end]
+    stripped = raw.strip()
+    if not stripped:
+        return None
+    start += len(raw) - len(raw.lstrip())
+    return _frozen(Sentence, text=stripped, start=start, end=start + len(stripped), section=section_of(start))
+
+
+def _finding(result: dict[str, Any], text: str, sentences: list[Sentence | None],
+             section_of: _SectionLookup) -> Finding:
     anatomy = result["anatomy"]
     if anatomy is not None:
         start, end = anatomy["start"], anatomy["end"]
-        anatomy = Anatomy(organ=anatomy["organ"], lobe=anatomy["lobe"], segment=anatomy["segment"],
+        anatomy = _frozen(Anatomy, organ=anatomy["organ"], lobe=anatomy["lobe"], segment=anatomy["segment"],
                           text=text[start:end], start=start, end=end)
-    return Finding(
+    return _frozen(
+        Finding,
         name=result["name"],
         text=text[result["start"]:result["end"]],
         start=result["start"],
@@ -251,6 +282,7 @@ def _finding(result: dict[str, Any], text: str, sentences: list[tuple[str, int, 
         size_qualifier=result["size_qualifier"],
         measurements=tuple(result["measurements"]),
         prior_measurements=tuple(result["prior_measurements"]),
-        sentence=sentences[result["sentence_index"]][0].strip(),
-        section=section_at(sections, result["start"]),
+        # A finding's sentence contains the finding, so it is never blank.
+        sentence=sentences[result["sentence_index"]].text,  # type: ignore[union-attr]
+        section=section_of(result["start"]),
     )

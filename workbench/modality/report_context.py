@@ -22,7 +22,6 @@ BioNLP 2007, Association for Computational Linguistics, pages 81-88. https://acl
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from itertools import pairwise
 from typing import Any, NamedTuple
 
@@ -56,9 +55,9 @@ class Tokens(NamedTuple):
 
 def longest_mentions(mentions: list[Mention]) -> list[Mention]:
     """Keep the longest of overlapping mentions (the earlier one on ties), sorted by start."""
-    ordered = sorted(mentions, key=lambda m: m.start)
-    if all(first.end <= second.start for first, second in pairwise(ordered)):
-        return ordered
+    # Matches usually come sorted and without overlaps; then there is nothing to choose.
+    if all(first.end <= second.start for first, second in pairwise(mentions)):
+        return list(mentions)
     covered_tokens: set[int] = set()
     longest = []
     for mention in sorted(mentions, key=lambda m: (m.start - m.end, m.start)):
@@ -72,8 +71,9 @@ def longest_mentions(mentions: list[Mention]) -> list[Mention]:
 def assign_context(text: str, tokens: Tokens, matches: dict[str, list[Mention]],
                    anatomy_entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return one result per finding mention: status, flags, anatomy, laterality, size and measurements."""
-    sentence_starts = [start for start, _ in tokens.sentences]
-    by_sentence = {key: _bucket(mentions, sentence_starts) for key, mentions in matches.items()}
+    # The sentence index of every token, so that each mention finds its sentence by one lookup.
+    sentence_of = [index for index, (start, end) in enumerate(tokens.sentences) for _ in range(start, end)]
+    by_sentence = {key: _bucket(mentions, sentence_of) for key, mentions in matches.items()}
     starts, ends = tokens.starts, tokens.ends
 
     results = []
@@ -107,11 +107,11 @@ def assign_context(text: str, tokens: Tokens, matches: dict[str, list[Mention]],
     return results
 
 
-def _bucket(mentions: list[Mention], sentence_starts: list[int]) -> dict[int, list[Mention]]:
+def _bucket(mentions: list[Mention], sentence_of: list[int]) -> dict[int, list[Mention]]:
     """Group mentions by the index of the sentence they start in."""
     buckets: dict[int, list[Mention]] = {}
     for mention in mentions:
-        buckets.setdefault(bisect_left(sentence_starts, mention.start + 1) - 1, []).append(mention)
+        buckets.setdefault(sentence_of[mention.start], []).append(mention)
     return buckets
 
 
@@ -121,6 +121,8 @@ def _within(mentions: list[Mention], region: tuple[int, int]) -> list[Mention]:
 
 def _clause(finding: Mention, sentence: tuple[int, int], terminators: list[int]) -> tuple[int, int]:
     """Return the token range of ``sentence`` between the terminators around ``finding``."""
+    if not terminators:
+        return sentence
     start = max((t for t in terminators if t < finding.start), default=sentence[0])
     end = min((t for t in terminators if t >= finding.end), default=sentence[1])
     return start, end
@@ -129,6 +131,8 @@ def _clause(finding: Mention, sentence: tuple[int, int], terminators: list[int])
 def _own_anatomy(finding: Mention, findings: list[Mention], anatomy: list[Mention],
                  clause: tuple[int, int]) -> list[Mention]:
     """Return the anatomy mentions of the clause, leaving out those inside another finding ("pleural")."""
+    if not anatomy:
+        return []
     others = [other for other in findings if other != finding]
     return [m for m in _within(anatomy, clause)
             if not any(o.start <= m.start and m.end <= o.end for o in others)]

@@ -25,6 +25,8 @@ _MEASUREMENT = re.compile(
     rf"(?:{_JOIN}(?P<d2>{_NUMBER})\s*(?P<u2>{_UNIT})?)?"
     rf"(?:{_JOIN}(?P<d3>{_NUMBER})\s*(?P<u3>{_UNIT})?)?"
 )
+# Every measurement contains one of these strings, so text without them holds none.
+_UNIT_MARK = re.compile(r"mm|cm|millimet|(?i:centimet)")
 _QUALITATIVE = re.compile(r"\bsub[\s-]?centimet(?:er|re|ric)\b", re.IGNORECASE)
 _PRIOR_WORDS = re.compile(r"\b(?:previously|previous|prior|formerly|earlier)\b", re.IGNORECASE)
 # The prior-size keyword must follow the last of these marks before the measurement.
@@ -75,6 +77,8 @@ def find_measurements(text: str, start: int = 0, end: int | None = None) -> list
     [((32.0, 15.0), False), ((28.0, 14.0), True)]
     """
     end = len(text) if end is None else end
+    if _UNIT_MARK.search(text, start, end) is None:
+        return []
     found = []
     previous_end = start
     for match in _MEASUREMENT.finditer(text, start, end):

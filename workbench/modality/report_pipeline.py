@@ -67,11 +67,11 @@ def run_pipeline(nlp: Language, text: str) -> Doc:
 
     ``Doc.text`` joins every token on each access, which took about 15% of the pipeline's time in a
     cProfile run on 94-word reports, so the components read the text from ``doc.user_data["report_text"]``.
-    The Doc gets no ``report_findings`` spans, which the caller does not read.
+    The Doc gets neither the ``report_findings`` spans nor sentence starts, which only spaCy tools read.
     """
     doc = nlp.make_doc(text)
     doc.user_data["report_text"] = text
-    doc.user_data["report_spans"] = False
+    doc.user_data["report_spacy_annotations"] = False
     for _, component in nlp.pipeline:
         doc = component(doc)
     return doc
@@ -126,10 +126,12 @@ def _sentences_component(doc: Doc) -> Doc:
             sentence_starts.add(index + 1)
 
     ordered = sorted(sentence_starts)
-    flags = numpy.full(count, -1, dtype="int64")
-    flags[ordered] = 1
-    # spaCy reads attribute arrays as uint64, where -1 (not a sentence start) wraps around as it expects.
-    doc.from_array([SENT_START], flags.astype("uint64"))
+    if doc.user_data.get("report_spacy_annotations", True):
+        # For doc.sents; run_pipeline leaves it out, as the later components read report_tokens.
+        flags = numpy.full(count, -1, dtype="int64")
+        flags[ordered] = 1
+        # spaCy reads attribute arrays as uint64, where -1 (not a sentence start) wraps around as it expects.
+        doc.from_array([SENT_START], flags.astype("uint64"))
     sentences = list(zip(ordered, [*ordered[1:], count], strict=True))
     doc.user_data["report_tokens"] = Tokens(starts=starts, ends=ends, sentences=sentences)
     return doc
@@ -174,20 +176,22 @@ class _TargetMatcher:
     def __call__(self, doc: Doc) -> Doc:
         found: dict[str, list[Mention]] = {key: [] for key in MATCH_KEYS}
         kinds = self.kinds
+        new_mention = tuple.__new__  # Mention(label, start, end) without the keyword-handling wrapper
         for match_id, start, end in self.matcher(doc):
             key, label = kinds[match_id]
-            found[key].append(Mention(label, start, end))
+            found[key].append(new_mention(Mention, (label, start, end)))
         matches = {key: longest_mentions(mentions) for key, mentions in found.items()}
         # A cue inside a finding ("collapse", "free fluid") is part of the finding.
-        in_findings = {i for finding in matches["findings"] for i in range(finding.start, finding.end)}
-        matches["cues"] = [cue for cue in matches["cues"]
-                           if not in_findings.intersection(range(cue.start, cue.end))]
+        in_findings = bytearray(len(doc))
+        for finding in matches["findings"]:
+            in_findings[finding.start:finding.end] = b"\x01" * (finding.end - finding.start)
+        matches["cues"] = [cue for cue in matches["cues"] if in_findings.find(1, cue.start, cue.end) < 0]
 
         doc.user_data["report_matches"] = matches
         doc.user_data["report_anatomy_entries"] = self.anatomy
         # Spans for displaCy and other spaCy tools; run_pipeline leaves them out, as process_report reads
         # only the matches and creating spans took a fifth of this component's time.
-        if doc.user_data.get("report_spans", True):
+        if doc.user_data.get("report_spacy_annotations", True):
             doc.spans["report_findings"] = [Span(doc, m.start, m.end, label=m.label) for m in matches["findings"]]
         return doc
 
