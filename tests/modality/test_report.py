@@ -133,6 +133,37 @@ def test_status_of_single_finding(sentence: str, status: str) -> None:
     assert record.findings[0].status == status
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("No pleural or pericardial effusion.", [("pleural effusion", "negated", "pleural"),
+                                             ("pericardial effusion", "negated", "pericardial effusion")]),
+    ("Small pleural and pericardial effusions.", [("pleural effusion", "present", "pleural"),
+                                                  ("pericardial effusion", "present", "pericardial effusions")]),
+    # "lung effusion" is no finding, so "lung" stays a modifier of nothing.
+    ("No lung or pericardial effusion.", [("pericardial effusion", "negated", "pericardial effusion")]),
+])
+def test_head_noun_written_once(text: str, expected: list[tuple[str, str, str]]) -> None:
+    record = process_report(text)
+    assert [(f.name, f.status, f.text) for f in record.findings] == expected
+
+
+@pytest.mark.parametrize(("sentence", "status"), [
+    ("The nodule is likely benign.", "present"),
+    ("Adrenal nodule, likely an adenoma.", "present"),
+    ("Pneumonia is likely.", "uncertain"),
+    ("Opacity, likely a pneumonia.", "uncertain"),
+])
+def test_likely_governs_what_follows(sentence: str, status: str) -> None:
+    finding = next(f for f in process_report(sentence).findings if f.name in ("nodule", "pneumonia"))
+    assert finding.status == status
+
+
+def test_comparison_with_prior_study_is_not_history() -> None:
+    mass = process_report("Compared to prior, the mass is larger.").findings[0]
+    assert (mass.status, mass.historical) == ("present", False)
+    fracture = process_report("Prior rib fracture.").findings[0]
+    assert fracture.historical
+
+
 def test_pericardial_effusion_is_not_pleural() -> None:
     record = process_report("Cardiomegaly with no pericardial effusion.")
     assert [(f.name, f.status) for f in record.findings] == [("cardiomegaly", "present"),
@@ -333,6 +364,10 @@ def test_user_vocabulary_unknown_key_rejected(tmp_path: Path) -> None:
     ("4 by 3 cm", (40, 30)),
     ("6 millimeters", (6,)),
     ("2 centimetres", (20,)),
+    # A decimal comma, as written in many European and Persian reports.
+    ("1,2 cm", (12,)),
+    ("1,5 x 0,8 cm", (15, 8)),
+    ("1,25cm", (12.5,)),
 ])
 def test_measurement_forms(text: str, expected: tuple[float, ...]) -> None:
     found = find_measurements(text)
@@ -342,7 +377,7 @@ def test_measurement_forms(text: str, expected: tuple[float, ...]) -> None:
 
 
 @pytest.mark.parametrize("text", ["grade 2 lesion", "3 x 4 lesion", "T12 vertebra", "level 4R node",
-                                  "1,2 cm"])
+                                  "1,200 mm"])
 def test_numbers_without_unit_are_not_measurements(text: str) -> None:
     assert find_measurements(text) == []
 

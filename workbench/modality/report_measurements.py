@@ -18,7 +18,8 @@ BELOW_10_MM = "below 10 mm"
 
 _MM_PER_UNIT = {"mm": 1.0, "cm": 10.0}
 _UNIT = r"(?:mm|cm|millimet(?:er|re)s?|centimet(?:er|re)s?)(?![A-Za-z])"
-_NUMBER = r"(?:\d+(?:\.\d+)?|\.\d+)"
+# A decimal comma ("1,2 cm") is read when one or two digits follow it, so "1,200" stays two numbers.
+_NUMBER = r"(?:\d+(?:\.\d+|,\d{1,2}(?!\d))?|\.\d+)"
 _JOIN = r"\s*(?:[xX×*]|by)\s*"
 _MEASUREMENT = re.compile(
     rf"(?<![\w.,])(?P<d1>{_NUMBER})\s*(?P<u1>{_UNIT})?"
@@ -68,8 +69,9 @@ class Measurement:
 def find_measurements(text: str, start: int = 0, end: int | None = None) -> list[Measurement]:
     """Find the measurements in ``text[start:end]``, with offsets into ``text``.
 
-    Numbers without any unit ("grade 2", "3 x 4") are not measurements. NOTE: a decimal comma ("1,2 cm") and
-    the first number of a range ("from 5 to 7 mm") are not read, so such reports lose those sizes.
+    Numbers without any unit ("grade 2", "3 x 4") are not measurements. A decimal comma followed by one or
+    two digits is read as a decimal point ("1,2 cm" is 12 mm). NOTE: the first number of a range ("from 5
+    to 7 mm") is not read, so such reports lose that size.
 
     Examples
     --------
@@ -106,7 +108,7 @@ def _dimensions_mm(match: re.Match[str]) -> tuple[float, ...] | None:
         unit = next(u for u in units[index:] if u is not None)
         factor = _MM_PER_UNIT[unit[:1].lower() + "m"]
         # Rounding removes binary noise such as 1.2 * 10 = 12.000000000000002.
-        dimensions.append(round(float(number) * factor, 6))
+        dimensions.append(round(float(number.replace(",", ".")) * factor, 6))
     return tuple(dimensions)
 
 

@@ -45,6 +45,8 @@ from workbench.modality.report_vocabulary import Vocabulary, load_vocabulary, vo
 MATCH_KEYS = ("findings", "anatomy", "laterality", "sizes", "cues")
 
 _SENTENCE_END = frozenset({".", "!", "?"})
+# Words that join coordinated modifiers whose head noun is written once ("pleural or pericardial effusion").
+_COORDINATORS = frozenset({"or", "and", "/", ","})
 # A line that starts with a list number ("1.", "2)") or a bullet starts a new sentence.
 _LIST_LINE = re.compile(r"\n[ \t]*(?:\d{1,2}[.)]|[-*•])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -166,6 +168,10 @@ class _TargetMatcher:
             for direction, words in directions.items():
                 self._add("cues", f"{category}:{direction}", words, nlp)
         self._add("cues", "terminator", vocabulary.terminators, nlp)
+        # Finding synonyms of two or more words, as lower-case token text joined by spaces, for ellipsis.
+        self.phrases = {" ".join(token.lower_ for token in doc if not token.is_space): name
+                        for name, words in vocabulary.findings.items()
+                        for doc in nlp.tokenizer.pipe(words) if len(doc) > 1}
 
     def _add(self, key: str, label: str, words: Any, nlp: Language) -> None:
         if words:
@@ -181,6 +187,8 @@ class _TargetMatcher:
             key, label = kinds[match_id]
             found[key].append(new_mention(Mention, (label, start, end)))
         matches = {key: longest_mentions(mentions) for key, mentions in found.items()}
+        if self.phrases and matches["findings"]:
+            matches["findings"] = self._elided(doc.user_data["report_words"], matches["findings"])
         # A cue inside a finding ("collapse", "free fluid") is part of the finding.
         in_findings = bytearray(len(doc))
         for finding in matches["findings"]:
@@ -194,6 +202,37 @@ class _TargetMatcher:
         if doc.user_data.get("report_spacy_annotations", True):
             doc.spans["report_findings"] = [Span(doc, m.start, m.end, label=m.label) for m in matches["findings"]]
         return doc
+
+
+    def _elided(self, words: list[str], findings: list[Mention]) -> list[Mention]:
+        """Add the findings whose head noun is left out before a coordinated one.
+
+        In "no pleural or pericardial effusion", "pleural" stands for "pleural effusion": walking back from
+        a finding of two or more words over "or", "and", "/" or "," and a word before each, every word that
+        forms a finding synonym with the rest of that finding ("pleural" + "effusion") becomes a mention of
+        that finding, covering the word alone.
+        """
+        taken = {index for finding in findings for index in range(finding.start, finding.end)}
+        added = []
+        for finding in findings:
+            if finding.end - finding.start < 2:
+                continue
+            head = " ".join(words[index].lower() for index in range(finding.start + 1, finding.end))
+            position = finding.start - 1
+            while position >= 1 and words[position].lower() in _COORDINATORS:
+                modifier = position - 1
+                if modifier in taken or words[modifier] in _COORDINATORS:
+                    break
+                name = self.phrases.get(f"{words[modifier].lower()} {head}")
+                if name is None:
+                    break
+                added.append(Mention(name, modifier, modifier + 1))
+                taken.add(modifier)
+                # ", or" joins like "or": step over the comma as well.
+                position = modifier - 1
+                if position >= 1 and words[position] == "," and words[position - 1].lower() in ("or", "and"):
+                    position -= 1
+        return sorted([*findings, *added], key=lambda mention: mention.start) if added else findings
 
 
 @Language.factory("report_targets", default_config={"vocabulary_path": ""})
