@@ -178,3 +178,36 @@ def test_dataset_has_no_identifier_like_numbers() -> None:
     # Record numbers and accession numbers are long digit runs. No measurement needs more than four digits.
     long_numbers = [item["id"] for item in load_items() if re.search(r"\d{5,}", item["text"])]
     assert long_numbers == []
+
+
+# The held-out set ---------------------------------------------------------------------------------
+
+HELDOUT_PATH = Path(__file__).parent / "data" / "report_sentences_heldout.jsonl"
+
+
+def load_heldout() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT_PATH.read_text(encoding="utf-8").splitlines()]
+
+
+def test_heldout_has_160_items_with_h_ids() -> None:
+    ids = [item["id"] for item in load_heldout()]
+    assert len(ids) == 160
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"h\d{3}", item_id) for item_id in ids)
+
+
+def test_heldout_items_follow_the_format() -> None:
+    for item in load_heldout():
+        assert set(item) == {"id", "study", "text", "findings"}, item["id"]
+        assert item["study"] in STUDIES, item["id"]
+        assert isinstance(item["text"], str) and item["text"].strip(), item["id"]
+        for finding in item["findings"]:
+            assert set(finding) == {"name", "status"}, item["id"]
+            assert finding["name"] in FINDING_NAMES, item["id"]
+            assert finding["status"] in STATUSES, item["id"]
+
+
+def test_heldout_has_no_dates() -> None:
+    dated = [item["id"] for item in load_heldout()
+             if re.search(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b", item["text"])]
+    assert dated == []
