@@ -65,6 +65,22 @@ def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
                         "(default: the file named by WORKBENCH_REPORT_VOCABULARY, if set)")
     report.set_defaults(handler=_report)
 
+    reports = sub.add_parser("reports", parents=[common], help="one row per report file in a folder: each "
+                             "finding present, uncertain, negated or not mentioned; files that cannot be read "
+                             "are listed and skipped")
+    reports.add_argument("path", metavar="DIR", type=Path, help="folder of UTF-8 report files, searched recursively")
+    reports.add_argument("--pattern", default="*.txt", help="glob that each file's path relative to DIR must "
+                         "match from the right (default: *.txt)")
+    reports.add_argument("--findings", help="comma-separated finding names to report (default: every finding of "
+                         "the vocabulary)")
+    reports.add_argument("--output", metavar="FILE", type=Path,
+                         help="write the table to this .csv or .parquet file instead of printing a summary")
+    reports.add_argument("--replace-invalid", action="store_true",
+                         help="decode bytes that are not valid UTF-8 as U+FFFD instead of skipping the file")
+    reports.add_argument("--vocabulary", metavar="FILE.json", type=Path,
+                         help="JSON vocabulary merged into the default one, as for 'report'")
+    reports.set_defaults(handler=_reports)
+
     study = sub.add_parser("study", parents=[common], help="read an image and its report together: findings, "
                            "and the header's modality, body part and laterality checked against the report")
     study.add_argument("image", metavar="IMAGE", type=Path, help="image file, or folder of one DICOM series")
@@ -153,6 +169,40 @@ def _read_report(name: str) -> bytes:
     except OSError as exc:
         raise ValidationError(f"{path.name}: {exc.strerror or type(exc).__name__}; pass a readable report "
                               "file, or - for standard input.", field="path", value=path.name) from exc
+
+
+def _reports(args: argparse.Namespace, settings: Settings) -> int:
+    from workbench.errors import ValidationError
+    from workbench.modality.report_features import report_folder
+
+    if args.output is not None and args.output.suffix.lower() not in _TABLE_SUFFIXES:
+        raise ValidationError(f"--output {args.output.name} has suffix {args.output.suffix!r}; use a .csv or "
+                              ".parquet file.", field="--output", value=args.output.name)
+    findings = [name.strip() for name in args.findings.split(",") if name.strip()] if args.findings else None
+    result = report_folder(args.path, pattern=args.pattern, findings=findings,
+                           errors="replace" if args.replace_invalid else "strict", vocabulary=args.vocabulary,
+                           progress=not args.json)
+    if len(result.features) == 0 and not result.failures:
+        raise ValidationError(f"{args.path.name} contains no files matching {args.pattern!r}; check the folder "
+                              "or pass --pattern.", field="path", value=args.path.name)
+    if args.output is not None:
+        _write_table(result.features, args.output)
+    prevalence = result.prevalence()
+    if args.json:
+        data = {"reports": len(result.features), "prevalence": prevalence,
+                "failures": [{"path": path, "error": error} for path, error in result.failures]}
+        data["features"] = str(args.output) if args.output is not None else result.features.to_dict("records")
+        _print_json(data)
+    else:
+        lines = [f"reports read: {len(result.features)}, failed: {len(result.failures)}"]
+        mentioned = sorted(((share, name) for name, share in prevalence.items() if share > 0), reverse=True)
+        lines.append("present in (share of reports):" + ("" if mentioned else " none"))
+        lines.extend(f"  {name}: {share:.1%}" for share, name in mentioned)
+        lines.extend(f"failed: {path}: {error}" for path, error in result.failures)
+        if args.output is not None:
+            lines.append(f"table written to {args.output}")
+        print("\n".join(lines))
+    return 1 if len(result.features) == 0 else 0
 
 
 def _study(args: argparse.Namespace, settings: Settings) -> int:

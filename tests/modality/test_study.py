@@ -362,3 +362,83 @@ def test_study_html_shows_image_report_and_checks() -> None:
     assert html_text.count("<img") == 1
     assert "mismatch</span> <b>modality</b>" in html_text
     assert "NEGATED" in html_text
+
+
+# Folders of reports -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "reports"
+    (folder / "week2").mkdir(parents=True)
+    (folder / "a.txt").write_text("No pneumothorax. Small left pleural effusion.", encoding="utf-8")
+    (folder / "week2" / "b.txt").write_text("Mild cardiomegaly but no pulmonary edema.", encoding="utf-8")
+    (folder / "bad.txt").write_bytes(b"No pneumothorax \xff.")
+    (folder / "notes.md").write_text("Pleural effusion.", encoding="utf-8")
+    return folder
+
+
+def test_report_folder_reads_matching_files_and_lists_failures(report_dir: Path) -> None:
+    from workbench.modality.report_features import report_folder
+
+    result = report_folder(report_dir, findings=["pneumothorax", "pleural effusion"], progress=False)
+
+    assert list(result.features["path"]) == ["a.txt", "week2/b.txt"]
+    assert list(result.features["finding_pneumothorax"]) == ["negated", "not_mentioned"]
+    assert [path for path, _ in result.failures] == ["bad.txt"]
+    assert "position 16" in result.failures[0][1]
+    assert result.prevalence() == {"pneumothorax": 0.0, "pleural effusion": 0.5}
+
+
+def test_report_folder_replaces_invalid_bytes_on_request(report_dir: Path) -> None:
+    from workbench.modality.report_features import report_folder
+
+    result = report_folder(report_dir, findings=["pneumothorax"], errors="replace", progress=False)
+
+    assert result.failures == ()
+    assert list(result.features["path"]) == ["a.txt", "bad.txt", "week2/b.txt"]
+
+
+def test_report_folder_rejects_a_file_path(report_dir: Path) -> None:
+    from workbench.modality.report_features import report_folder
+
+    with pytest.raises(ValidationError, match="a.txt: not a folder"):
+        report_folder(report_dir / "a.txt")
+
+
+def test_reports_command_summary_json_and_table(report_dir: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["modality", "reports", str(report_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "reports read: 2, failed: 1" in out
+    assert "pleural effusion: 50.0%" in out
+    assert "--replace-invalid" in out
+
+    assert main(["modality", "reports", str(report_dir), "--findings", "pleural effusion", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["prevalence"] == {"pleural effusion": 0.5}
+    assert data["features"][0] == {"path": "a.txt", "finding_pleural_effusion": "present"}
+
+    table = tmp_path / "findings.csv"
+    assert main(["modality", "reports", str(report_dir), "--pattern", "*.md", "--output", str(table)]) == 0
+    assert table.read_text(encoding="utf-8").splitlines()[1].startswith("notes.md,")
+
+
+def test_plot_finding_prevalence_draws_one_line_per_finding() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.modality.report_features import plot_finding_prevalence
+
+    frame = report_features_frame((process_report(text) for text in
+                                   ["Pleural effusion.", "No pleural effusion.", "Nodule.", "Nodule."]),
+                                  findings=["pleural effusion", "nodule"])
+    prevalence = finding_prevalence(frame, ["2026-11-02", "2026-11-03", "2026-11-10", "2026-11-11"])
+    figure = plot_finding_prevalence(prevalence)
+
+    assert len(figure.axes[0].get_lines()) == 2
+    with pytest.raises(ValidationError, match="'cyst'"):
+        plot_finding_prevalence(prevalence, findings=["cyst"])
+    plt.close("all")

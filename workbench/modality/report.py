@@ -214,8 +214,8 @@ def _decode(text: str | bytes, errors: str) -> tuple[str, list[str]]:
         if errors == "strict":
             raise ValidationError(
                 f"The report is not valid UTF-8: byte 0x{text[error.start]:02x} at position {error.start} "
-                f"({error.reason}). Re-encode the file as UTF-8, or pass errors='replace' to decode invalid "
-                "bytes as U+FFFD.", field="text", value=error.start) from error
+                f"({error.reason}). Re-encode the file as UTF-8, or decode invalid bytes as U+FFFD with "
+                "errors='replace' (--replace-invalid on the command line).", field="text", value=error.start) from error
     decoded = bytes(text).decode("utf-8", errors="replace")
     # surrogateescape turns each invalid byte into one lone surrogate, so they can be counted.
     escaped = bytes(text).decode("utf-8", errors="surrogateescape")

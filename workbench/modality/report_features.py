@@ -1,7 +1,7 @@
 """Findings of radiology reports as monitoring features: one row per report, one column per finding.
 
 What radiologists report shifts when the referral pattern, the scanner fleet or the reading team
-changes, and a model trained on last year's case mix sees those shifts first. :func:`report_features`
+changes, and a model trained on last year's case mix meets those shifts first. :func:`report_features`
 turns one :class:`~workbench.modality.report.ReportRecord` into one row with a categorical column per
 finding, ``finding_<name>`` (spaces become underscores), holding one of:
 
@@ -33,6 +33,7 @@ the share of each status with a chi-square test, as for any other categorical fe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def finding_prevalence(frame: pd.DataFrame, timestamps: Sequence[Any] | pd.Serie
     Returns
     -------
     pandas.DataFrame
-        One row per window that holds at least one report, indexed by the window's start (UTC), with a
+        One row per window that contains at least one report, indexed by the window's start (UTC), with a
         ``reports`` column (the count) and one column per finding (share in [0, 1]), named as in
         ``frame`` without the prefix.
 
@@ -157,6 +158,134 @@ def finding_prevalence(frame: pd.DataFrame, timestamps: Sequence[Any] | pd.Serie
     result = result[result["reports"] > 0]
     result.index.name = "window_start"
     return result
+
+
+def plot_finding_prevalence(prevalence: pd.DataFrame, *, findings: Sequence[str] | None = None,
+                            top: int = 8) -> Any:
+    """Plot the share of reports with each finding per window, from :func:`finding_prevalence`.
+
+    Parameters
+    ----------
+    prevalence : pandas.DataFrame
+        The frame that :func:`finding_prevalence` returns.
+    findings : sequence of str, optional
+        Findings to draw. By default the ``top`` findings with the highest mean share.
+    top : int
+        How many findings to draw when ``findings`` is None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per finding over the window starts, with the share in percent, and the number of
+        reports per window as bars on a second axis.
+    """
+    import matplotlib.pyplot as plt
+
+    shares = prevalence.drop(columns="reports")
+    if findings is None:
+        findings = list(shares.mean().sort_values(ascending=False).index[:top])
+    missing = [name for name in findings if name not in shares.columns]
+    if missing:
+        raise ValidationError(f"findings {missing} are not columns of the prevalence frame; choose from "
+                              f"{list(shares.columns)[:10]}.", field="findings", value=missing)
+    figure, axis = plt.subplots(figsize=(9, 4))
+    counts = axis.twinx()
+    counts.bar(prevalence.index, prevalence["reports"], width=0.8 * _window_width(prevalence.index),
+               align="edge", color="#dddddd", zorder=0)
+    counts.set_ylabel("reports per window")
+    axis.set_zorder(counts.get_zorder() + 1)
+    axis.patch.set_visible(False)
+    for name in findings:
+        axis.plot(prevalence.index, 100 * shares[name], marker="o", label=name)
+    axis.set_ylim(bottom=0)
+    axis.set_ylabel("reports with the finding present (%)")
+    axis.set_xlabel("window start (UTC)")
+    axis.legend(loc="upper left", fontsize="small")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return figure
+
+
+def _window_width(index: pd.Index) -> Any:
+    if len(index) < 2:
+        return pd.Timedelta(days=1)
+    return pd.Series(index).diff().min()
+
+
+@dataclass(frozen=True)
+class ReportFolderResult:
+    """Feature rows of the reports read from a folder, and the files that could not be read.
+
+    Attributes
+    ----------
+    features : pandas.DataFrame
+        A ``path`` column (relative to the folder, ``/`` separators), then one ``finding_`` column per
+        finding, one row per report read.
+    failures : tuple of (str, str)
+        Relative path and error message of each file that could not be read.
+    """
+
+    features: pd.DataFrame
+    failures: tuple[tuple[str, str], ...]
+
+    def prevalence(self, status: str = "present") -> dict[str, float]:
+        """Return the share of reports with each finding at ``status``, by finding name."""
+        columns = [column for column in self.features.columns if column.startswith(COLUMN_PREFIX)]
+        if self.features.empty:
+            return {column[len(COLUMN_PREFIX):].replace("_", " "): 0.0 for column in columns}
+        return {column[len(COLUMN_PREFIX):].replace("_", " "): float((self.features[column] == status).mean())
+                for column in columns}
+
+
+def report_folder(folder: str | Path, *, pattern: str = "*.txt", findings: Sequence[str] | None = None,
+                  errors: str = "strict", vocabulary: str | Path | None = None,
+                  progress: bool = True) -> ReportFolderResult:
+    """Read every report file under ``folder`` into one feature row each, for labelling or monitoring.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder searched recursively. Files whose names start with "." are skipped.
+    pattern : str
+        Glob that a file's path relative to ``folder`` must match, compared from the right.
+    findings, vocabulary : optional
+        As in :func:`report_features`.
+    errors : {"strict", "replace"}
+        As in :func:`~workbench.modality.report.process_report`. In strict mode a file that is not valid
+        UTF-8 is listed in ``failures`` and skipped.
+    progress : bool
+        Show a ``tqdm.auto`` progress bar.
+
+    Raises
+    ------
+    ValidationError
+        ``folder`` is not a folder, or the arguments are invalid.
+    """
+    from pathlib import PurePosixPath
+
+    from tqdm.auto import tqdm
+
+    from workbench.modality.report import process_report
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValidationError(f"{root.name}: not a folder; pass the folder that contains the report files.",
+                              field="folder", value=root.name)
+    names = _checked_names(findings, vocabulary)
+    files = sorted(str(PurePosixPath(path.relative_to(root).as_posix())) for path in root.rglob("*")
+                   if path.is_file() and not path.name.startswith(".")
+                   and PurePosixPath(path.relative_to(root).as_posix()).match(pattern))
+    rows, failures = [], []
+    for relative in tqdm(files, unit="report", desc="reports", disable=not progress):
+        try:
+            record = process_report((root / relative).read_bytes(), errors=errors, vocabulary=vocabulary)
+        except (OSError, ValidationError) as error:
+            failures.append((relative, str(error)))
+            continue
+        rows.append({"path": relative, **report_features(record, findings=names)})
+    columns = ["path", *(finding_column(name) for name in names)]
+    return ReportFolderResult(features=pd.DataFrame(rows, columns=columns).astype(object),
+                              failures=tuple(failures))
 
 
 def _checked_names(findings: Sequence[str] | None, vocabulary: str | Path | None) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ _PATTERN = r"({token})( ?)|(\s+)"
 class ReportTokenizer:
     """Split text into the tokens described in the module notes.
 
-    After a call, ``doc.user_data["report_words"]`` holds the token texts and
+    After a call, ``doc.user_data["report_words"]`` contains the token texts and
     ``doc.user_data["report_token_offsets"]`` the lists of token start and end character offsets, so that
     later components need not read them from the Doc.
     """

@@ -46,7 +46,7 @@ def study_html(study: StudyRecord, *, size: int = 320, window: tuple[float, floa
     ----------
     study : StudyRecord
     size : int
-        Longest side of the image thumbnail, in pixels.
+        Maximum width and height of the image thumbnail, in pixels.
     window : (low, high), optional
         Display range of the thumbnail in the image's units; the 1st to 99th percentile by default.
     """

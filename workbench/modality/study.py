@@ -21,8 +21,8 @@ they describe the same examination:
 Sentences of the comparison section and sentences that compare or recommend ("prior", "previous",
 "recommend", "follow-up") are left out of every check, because they name other examinations.
 
-Each check is ``match``, ``mismatch`` or ``not_checked`` with the reason (the header or the report does
-not say). The phrases and codes come from the report vocabulary (keys ``modalities``, ``modality_codes``,
+Each check is ``match``, ``mismatch`` or ``not_checked`` with the reason (the header or the report lacks
+the value). The phrases and codes come from the report vocabulary (keys ``modalities``, ``modality_codes``,
 ``body_regions``, ``body_part_codes``, ``organ_regions`` and ``finding_regions``), which a user file
 extends like the findings.
 
@@ -306,7 +306,7 @@ def _not_checked(name: str, header: str | None, named: tuple[str, ...], evidence
 
 
 def _title_and_technique(all_sentences: tuple[Sentence, ...], kept: list[Sentence]) -> list[Sentence]:
-    """The kept sentences of the title (before the first header) and of the technique section.
+    """Return the kept sentences of the title (before the first header) and of the technique section.
 
     A report without section headers has only a title; then only its first sentence counts, because a
     report's first line usually names the examination.
@@ -319,7 +319,7 @@ def _title_and_technique(all_sentences: tuple[Sentence, ...], kept: list[Sentenc
 
 
 def _named(sentences: list[Sentence], phrases: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Labels of ``phrases`` found in ``sentences``, sorted, and up to five matched phrases as written."""
+    """Return the labels of ``phrases`` found in ``sentences``, sorted, and up to five matches as written."""
     pattern, labels = _phrase_pattern(tuple((label, tuple(words)) for label, words in phrases.items()))
     if pattern is None:
         return (), ()
@@ -336,7 +336,7 @@ def _named(sentences: list[Sentence], phrases: dict[str, tuple[str, ...]]) -> tu
 
 @lru_cache(maxsize=32)
 def _phrase_pattern(phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One regular expression over every phrase, with a named group per label.
+    """Build one regular expression over every phrase, with a named group per label.
 
     A phrase written in capitals in the vocabulary ("CT", "US") matches only in capitals, so that the
     pronoun "us" is not read as ultrasound. Other phrases match in any case. Spaces match any run of
@@ -374,7 +374,7 @@ def _report_text(report: str | bytes | Path, errors: str) -> str | bytes:
 
 
 def _header_identifiers(source: str | Path | bytes, record: ImageRecord) -> list[str] | None:
-    """Identifier strings of the DICOM header behind ``source``, or None when it is not DICOM."""
+    """Return the identifier strings of the DICOM header behind ``source``, or None when it is not DICOM."""
     if not record.format.startswith("dicom"):
         return None
     import pydicom
