@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader of a pipe, such as `head`, closed it early; that is not an error of this command.
         sys.stderr.close()
         return 0
-    return 1 if isinstance(result, int) and result else 0
+    # Handlers return 0, 1 or a documented status of their own, such as 3 for a study mismatch.
+    return int(result) if isinstance(result, int) else 0
 
 
 def configure_logging(level: str) -> None:
@@ -512,6 +513,10 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
         verdict = "no winner" if winner is None else f"{winner} wins ({decision.get('model_id')})"
         text += (f"\n\nA/B test {result['experiment_id']}: {verdict}; the experiment keeps running"
                  f"\nA/B testing report: {result['ab_html_path']}")
+    if result["study_html_path"] is not None:
+        mismatches = ", ".join(result["study_mismatches"] or []) or "none"
+        text += (f"\n\nImage with its report: {result['study_findings']} findings, header mismatches: {mismatches}"
+                 f"\nMulti-modality report: {result['study_html_path']}")
     _emit(args, result, text)
     return 0
 

@@ -22,6 +22,10 @@ _AXIS_LETTERS = {"LPS": ("LPS", "RAI"), "RAS": ("RAS", "LPI")}
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
+#: Exit status of ``workbench modality study --fail-on-mismatch`` when a check finds a mismatch; 1 is an
+#: error and 2 a usage error.
+MISMATCH_STATUS = 3
+
 
 def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``workbench modality`` and its commands to ``commands``."""
@@ -93,7 +97,8 @@ def add_modality(commands: Any, common: argparse.ArgumentParser) -> None:
     study.add_argument("--vocabulary", metavar="FILE.json", type=Path,
                        help="JSON vocabulary merged into the default one, as for 'report'")
     study.add_argument("--fail-on-mismatch", action="store_true",
-                       help="exit with status 1 when a check finds a mismatch (default: 0)")
+                       help="exit with status 3 when a check finds a mismatch (1 is an error, 2 a usage "
+                       "error; default: 0)")
     study.set_defaults(handler=_study)
 
 
@@ -215,7 +220,11 @@ def _study(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(study.to_dict())
     else:
         print(study_summary(study))
-    return 1 if args.fail_on_mismatch and study.mismatches else 0
+    if args.fail_on_mismatch and study.mismatches:
+        names = ", ".join(check.name for check in study.mismatches)
+        print(f"mismatch: {names}", file=sys.stderr)
+        return MISMATCH_STATUS
+    return 0
 
 
 def study_summary(study: Any) -> str:

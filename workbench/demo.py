@@ -67,7 +67,10 @@ def run_demo(settings: Settings, *, output_dir: Path | None = None, progress: bo
     Returns a dictionary with the model id, the counts recorded, the status summary of the demo window
     and the paths of the HTML report and its manifest. The A/B part adds ``experiment_id``,
     ``ab_decision`` (the decision the A/B report computed, as a dictionary), ``ab_html_path`` and
-    ``ab_manifest_path``, all None when A/B testing is switched off.
+    ``ab_manifest_path``, all None when A/B testing is switched off. The multi-modality report of the
+    sample CT image with the sample chest CT report adds ``study_html_path``, ``study_findings`` (the
+    count) and ``study_mismatches``, all None when multi-modality is switched off
+    (``MULTI_MODALITY_ENABLED=false``).
     """
     from workbench.reports import run_report
 
@@ -99,7 +102,24 @@ def run_demo(settings: Settings, *, output_dir: Path | None = None, progress: bo
     if settings.ab_testing_enabled:
         ab_output_dir = None if output_dir is None else output_dir / "ab_testing"
         result |= _run_ab_test(monitor, model, production, output_dir=ab_output_dir, progress=progress)
+    result |= {"study_html_path": None, "study_findings": None, "study_mismatches": None}
+    if settings.multi_modality_enabled:
+        study_output_dir = None if output_dir is None else output_dir / "multi_modality"
+        result |= _run_study_report(paths, output_dir=study_output_dir, progress=progress)
     return result
+
+
+def _run_study_report(paths: dict[str, Path], *, output_dir: Path | None, progress: bool) -> dict[str, Any]:
+    """Run the multi-modality report on the sample CT image with the sample chest CT report."""
+    from workbench.modality.report import SAMPLE_REPORT_PATH
+    from workbench.reports import run_report
+
+    parameters = {"image_path": str(paths["images/CT_small.dcm"]), "report_path": str(SAMPLE_REPORT_PATH)}
+    run = run_report("multi_modality", parameters, output_dir=output_dir, progress=progress)
+    logger.info("demo multi-modality report written to %s", run.html_path)
+    facts = run.manifest["facts"]
+    return {"study_html_path": str(run.html_path), "study_findings": facts.get("findings"),
+            "study_mismatches": facts.get("mismatches")}
 
 
 def _run_ab_test(monitor: Monitor, control: ModelRecord, production: pd.DataFrame, *, output_dir: Path | None,
@@ -126,8 +146,11 @@ def _run_ab_test(monitor: Monitor, control: ModelRecord, production: pd.DataFram
 
 
 def _build_samples(folder: Path) -> dict[str, Path]:
+    """Write the sample tables and copy the sample images, keyed as ``reference`` or ``images/<name>``."""
     module = _load_module(folder / "build_samples.py")
-    return module.build_samples(folder)
+    paths = module.build_samples(folder)
+    paths.update({f"images/{name}": path for name, path in module.build_images(folder).items()})
+    return paths
 
 
 def _load_module(path: Path) -> ModuleType:

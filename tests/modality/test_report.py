@@ -284,7 +284,7 @@ def test_unknown_errors_mode_rejected() -> None:
 
 
 def test_non_text_input_rejected() -> None:
-    with pytest.raises(ValidationError, match="str or bytes"):
+    with pytest.raises(ValidationError, match="str, bytes or pathlib.Path, got int"):
         process_report(12)  # type: ignore[arg-type]
 
 
@@ -397,3 +397,11 @@ def test_measurement_offsets() -> None:
     text = "Mass measures 3.2 x 1.5 cm."
     found = find_measurements(text)
     assert text[found[0].start:found[0].end] == "3.2 x 1.5 cm"
+
+
+def test_path_input_is_read_as_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"No pneumothorax.")
+    assert process_report(path).findings[0].status == "negated"
+    with pytest.raises(ValidationError, match="missing.txt"):
+        process_report(tmp_path / "missing.txt")

@@ -97,7 +97,32 @@ def test_neighbouring_regions_do_not_mismatch() -> None:
     study = process_study(image("CT", BodyPartExamined="ABDOMEN"), report)
 
     assert checks(study)["body_part"] == "match"
+    assert study.checks[1].report == ("abdomen", "pelvis")
+
+
+def test_whole_report_is_read_when_the_title_names_no_region() -> None:
+    report = "Findings: The lung bases are clear. Small hiatal hernia. No hydronephrosis."
+    study = process_study(image("CT", BodyPartExamined="ABDOMEN"), report)
+
+    assert checks(study)["body_part"] == "match"
     assert {"abdomen", "chest"} <= set(study.checks[1].report)
+
+
+def test_title_region_decides_over_an_upper_abdomen_paragraph() -> None:
+    report = "CT CHEST\nFindings: Small left pleural effusion.\nUpper abdomen: Small hiatal hernia."
+    study = process_study(image("CT", BodyPartExamined="ABDOMEN"), report)
+
+    assert checks(study)["body_part"] == "mismatch"
+    assert study.checks[1].report == ("chest",)
+
+
+def test_a_one_line_string_naming_a_file_is_read_as_the_report(tmp_path: Path) -> None:
+    path = tmp_path / "report.txt"
+    path.write_text("CT chest. No pneumothorax.", encoding="utf-8")
+
+    study = process_study(image("CT"), str(path))
+
+    assert [f.name for f in study.report.findings] == ["pneumothorax"]
 
 
 def test_findings_alone_name_the_region() -> None:
@@ -335,7 +360,8 @@ def test_study_command_text_json_and_exit_status(tmp_path: Path, capsys: pytest.
     assert data["features"]["finding_pleural_effusion"] == "present"
     assert "QUOKKA" not in json.dumps(data).upper()
 
-    assert main(["modality", "study", str(path), str(report), "--fail-on-mismatch"]) == 1
+    assert main(["modality", "study", str(path), str(report), "--fail-on-mismatch"]) == 3
+    assert "mismatch: body_part" in capsys.readouterr().err
 
 
 # Views --------------------------------------------------------------------------------------------

@@ -150,14 +150,15 @@ class ReportRecord:
         }
 
 
-def process_report(text: str | bytes, *, errors: str = "strict",
+def process_report(text: str | bytes | Path, *, errors: str = "strict",
                    vocabulary: str | Path | None = None) -> ReportRecord:
     """Extract sections, findings, statuses, anatomy and measurements from one radiology report.
 
     Parameters
     ----------
-    text : str or bytes
-        The report. Bytes are decoded as UTF-8. Text in any script may be mixed in, but only English
+    text : str, bytes or pathlib.Path
+        The report. Bytes, and the contents of a file given as a :class:`pathlib.Path`, are decoded as
+        UTF-8. A str is always the text itself. Text in any script may be mixed in, but only English
         phrases of the vocabulary are matched.
     errors : {"strict", "replace"}
         What to do with bytes that are not valid UTF-8: raise, or decode them as U+FFFD and add a note.
@@ -197,15 +198,22 @@ def process_report(text: str | bytes, *, errors: str = "strict",
                         text=decoded)
 
 
-def _decode(text: str | bytes, errors: str) -> tuple[str, list[str]]:
+def _decode(text: str | bytes | Path, errors: str) -> tuple[str, list[str]]:
     """Decode ``text`` as UTF-8, raising on invalid bytes or replacing them, as set by ``errors``."""
     if errors not in _ERROR_MODES:
         raise ValidationError(f"errors={errors!r} is not supported; use one of {_ERROR_MODES}.",
                               field="errors", value=errors)
     if isinstance(text, str):
         return text, []
+    if isinstance(text, Path):
+        try:
+            text = text.read_bytes()
+        except OSError as error:
+            raise ValidationError(f"{text.name}: {error.strerror or type(error).__name__}; pass a readable "
+                                  "report file.", field="text", value=text.name) from error
     if not isinstance(text, (bytes, bytearray)):
-        raise ValidationError(f"The report must be str or bytes, got {type(text).__name__}.", field="text",
+        raise ValidationError(f"The report must be str, bytes or pathlib.Path, got {type(text).__name__}; pass "
+                              "the report text, its UTF-8 bytes or the path of its file.", field="text",
                               value=type(text).__name__)
     try:
         return bytes(text).decode("utf-8"), []

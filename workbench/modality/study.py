@@ -9,10 +9,12 @@ they describe the same examination:
     the first section header, or the first sentence when there is no header) and its technique section.
     Recommendations elsewhere ("CT is recommended") are not read.
 ``body_part``
-    the body regions of the header's BodyPartExamined against the regions the report names (region
-    words, the organs of its findings, and findings that belong to one region such as pneumothorax). A
-    mismatch is reported only when the two sets share no region, because reports often mention
-    neighbouring regions ("the lung bases are clear" in an abdominal CT).
+    the body regions of the header's BodyPartExamined against the regions the report names in its title
+    and technique ("CT CHEST"). A report whose title names no region is read whole: region words, the
+    organs of its findings, and findings that belong to one region such as pneumothorax. A mismatch is
+    reported only when the two sets share no region, because a title may name several ("CT CHEST,
+    ABDOMEN AND PELVIS") and a whole report often mentions neighbouring regions ("the lung bases are
+    clear" in an abdominal CT).
 ``laterality``
     the header's Laterality or ImageLaterality (``L`` or ``R``) against the sides of the findings that
     are not negated and the side words of the title and technique. A mismatch is reported when the report
@@ -144,7 +146,8 @@ def process_study(image: ImageRecord | str | Path | bytes, report: ReportRecord 
         file, a DICOM series folder or the bytes of one file.
     report : ReportRecord, str, bytes or pathlib.Path
         A record from :func:`~workbench.modality.report.process_report`, the report text (str), its
-        bytes (UTF-8), or a :class:`pathlib.Path` to a UTF-8 text file. A str is always read as text.
+        bytes (UTF-8), or the path of a UTF-8 text file (a :class:`pathlib.Path`, or a str of one line
+        that names an existing file).
     modality : str, optional
         Passed to ``process_image`` when ``image`` is read here.
     errors : {"strict", "replace"}
@@ -203,7 +206,7 @@ def process_study(image: ImageRecord | str | Path | bytes, report: ReportRecord 
     header_sentences = _title_and_technique(report_record.sentences, sentences)
     checks = (
         _check_modality(record, header_sentences, words),
-        _check_body_part(record, report_record, sentences, words),
+        _check_body_part(record, report_record, sentences, header_sentences, words),
         _check_laterality(record, report_record, header_sentences, words),
     )
     return StudyRecord(image=record, report=report_record, checks=checks, identifiers_replaced=replaced,
@@ -244,15 +247,24 @@ def _check_modality(record: ImageRecord, sentences: list[Sentence], words: Any) 
                  f"The header's Modality is {header} but the report names {', '.join(named)}.")
 
 
-def _check_body_part(record: ImageRecord, report: ReportRecord, sentences: list[Sentence], words: Any) -> Check:
+def _check_body_part(record: ImageRecord, report: ReportRecord, sentences: list[Sentence],
+                     title_sentences: list[Sentence], words: Any) -> Check:
     raw = (record.metadata or {}).get("BodyPartExamined")
     header = str(raw).strip() if raw else None
-    named, evidence = _named(sentences, words.body_regions)
+    # The region in the title or technique ("CT CHEST") names the examination. Only without one are the
+    # regions of the whole report and its findings read.
+    named, evidence = _named(title_sentences, words.body_regions)
     regions = set(named)
-    for finding in report.findings:
-        if finding.anatomy is not None:
-            regions.update(words.organ_regions.get(finding.anatomy.organ, ()))
-        regions.update(words.finding_regions.get(finding.name, ()))
+    if not regions:
+        named, evidence = _named(sentences, words.body_regions)
+        regions = set(named)
+        for finding in report.findings:
+            sources = [*words.finding_regions.get(finding.name, ())]
+            if finding.anatomy is not None:
+                sources.extend(words.organ_regions.get(finding.anatomy.organ, ()))
+            if sources and not set(sources) <= regions and len(evidence) < 5:
+                evidence = (*evidence, f"{finding.text} ({finding.anatomy.organ if finding.anatomy else finding.name})")
+            regions.update(sources)
     named_regions = tuple(sorted(regions))
     if header is None:
         return _not_checked("body_part", None, named_regions, evidence, "the image header has no BodyPartExamined")
@@ -361,6 +373,8 @@ def _phrase_pattern(phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[r
 
 
 def _report_text(report: str | bytes | Path, errors: str) -> str | bytes:
+    if isinstance(report, str) and _names_a_file(report):
+        report = Path(report)
     if isinstance(report, str | bytes | bytearray):
         return report
     if isinstance(report, Path):
@@ -371,6 +385,16 @@ def _report_text(report: str | bytes | Path, errors: str) -> str | bytes:
                                   "report file.", field="report", value=report.name) from error
     raise ValidationError(f"report must be a ReportRecord, str, bytes or pathlib.Path, got {type(report).__name__}.",
                           field="report", value=type(report).__name__)
+
+
+def _names_a_file(text: str) -> bool:
+    """Tell whether ``text`` is a path to an existing file rather than report text."""
+    if not text or len(text) > 1024 or "\n" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _header_identifiers(source: str | Path | bytes, record: ImageRecord) -> list[str] | None:

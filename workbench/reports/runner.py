@@ -381,7 +381,8 @@ def _execution_error(run: _Run, failure: Mapping[str, Any]) -> NotebookExecution
     message = (
         f"{where} of notebook {str(run.notebook)!r} raised {failure['exception']}"
         f"{_as_clause(failure['value'])}. The cell starts with: {failure['cell_source']!r}. "
-        f"The executed notebook with the traceback is {run.executed_path}."
+        f"The executed notebook with the traceback is {run.executed_path}"
+        f"{_executed_index_clause(run, failure['cell_index'])}."
     )
     return NotebookExecutionError(
         message,
@@ -389,6 +390,13 @@ def _execution_error(run: _Run, failure: Mapping[str, Any]) -> NotebookExecution
         cell_source=failure["cell_source"],
         output_path=str(run.executed_path),
     )
+
+
+def _executed_index_clause(run: _Run, cell_index: int | None) -> str:
+    """Name the failed cell's index in the executed notebook, which differs after an injected parameters cell."""
+    if cell_index is None or not run.parameters:
+        return ""
+    return f", where it is cell {cell_index + 1} after the injected parameters cell"
 
 
 def _as_clause(value: str) -> str:
