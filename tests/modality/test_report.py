@@ -405,3 +405,14 @@ def test_path_input_is_read_as_a_file(tmp_path: Path) -> None:
     assert process_report(path).findings[0].status == "negated"
     with pytest.raises(ValidationError, match="missing.txt"):
         process_report(tmp_path / "missing.txt")
+
+
+def test_findings_equal_records_built_by_their_constructor() -> None:
+    # process_report fills Finding and Sentence records without their __init__, for speed.
+    import dataclasses
+
+    record = process_report("FINDINGS: Small left pleural effusion measuring 2 cm (previously 3 cm).")
+    for item in (*record.findings, *record.sentences):
+        fields = {field.name: getattr(item, field.name) for field in dataclasses.fields(item)}
+        assert set(vars(item)) == set(fields)
+        assert item == type(item)(**fields)

@@ -271,26 +271,20 @@ def _sentence(text: str, start: int, end: int, section_of: _SectionLookup) -> Se
 
 def _finding(result: dict[str, Any], text: str, sentences: list[Sentence | None],
              section_of: _SectionLookup) -> Finding:
+    """Turn one result of the context rules into a Finding, reusing the result's dictionary."""
+    start, end = result["start"], result["end"]
     anatomy = result["anatomy"]
     if anatomy is not None:
-        start, end = anatomy["start"], anatomy["end"]
-        anatomy = _frozen(Anatomy, organ=anatomy["organ"], lobe=anatomy["lobe"], segment=anatomy["segment"],
-                          text=text[start:end], start=start, end=end)
-    return _frozen(
-        Finding,
-        name=result["name"],
-        text=text[result["start"]:result["end"]],
-        start=result["start"],
-        end=result["end"],
-        status=result["status"],
-        historical=result["historical"],
-        unchanged=result["unchanged"],
-        anatomy=anatomy,
-        laterality=result["laterality"],
-        size_qualifier=result["size_qualifier"],
-        measurements=tuple(result["measurements"]),
-        prior_measurements=tuple(result["prior_measurements"]),
-        # A finding's sentence contains the finding, so it is never blank.
-        sentence=sentences[result["sentence_index"]].text,  # type: ignore[union-attr]
-        section=section_of(result["start"]),
-    )
+        anatomy_start, anatomy_end = anatomy["start"], anatomy["end"]
+        result["anatomy"] = _frozen(Anatomy, organ=anatomy["organ"], lobe=anatomy["lobe"],
+                                    segment=anatomy["segment"], text=text[anatomy_start:anatomy_end],
+                                    start=anatomy_start, end=anatomy_end)
+    result["text"] = text[start:end]
+    result["measurements"] = tuple(result["measurements"])
+    result["prior_measurements"] = tuple(result["prior_measurements"])
+    # A finding's sentence contains the finding, so it is never blank.
+    result["sentence"] = sentences[result.pop("sentence_index")].text  # type: ignore[union-attr]
+    result["section"] = section_of(start)
+    record = object.__new__(Finding)
+    record.__dict__.update(result)
+    return record

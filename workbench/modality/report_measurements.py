@@ -26,8 +26,9 @@ _MEASUREMENT = re.compile(
     rf"(?:{_JOIN}(?P<d2>{_NUMBER})\s*(?P<u2>{_UNIT})?)?"
     rf"(?:{_JOIN}(?P<d3>{_NUMBER})\s*(?P<u3>{_UNIT})?)?"
 )
-# Every measurement contains one of these strings, so text without them holds none.
-_UNIT_MARK = re.compile(r"mm|cm|millimet|(?i:centimet)")
+# Every measurement contains a digit followed by a unit, or "centimet" (also in "sub-centimeter"), so
+# text without either contains none.
+_UNIT_MARK = re.compile(r"\d\s*(?:mm|cm|millimet)|(?i:centimet)")
 _QUALITATIVE = re.compile(r"\bsub[\s-]?centimet(?:er|re|ric)\b", re.IGNORECASE)
 _PRIOR_WORDS = re.compile(r"\b(?:previously|previous|prior|formerly|earlier)\b", re.IGNORECASE)
 # The prior-size keyword must follow the last of these marks before the measurement.

@@ -120,7 +120,7 @@ def _sentences_component(doc: Doc) -> Doc:
             sentence_starts.add(index)
     # A sentence ends after ".", "!" or "?", except the full stop of a list number that starts a
     # sentence ("1." in "1.No evidence"). Ends are visited in order, so a list number's own start is known.
-    for index in sorted(i for i, word in enumerate(doc.user_data["report_words"]) if word in _SENTENCE_END):
+    for index in [i for i, word in enumerate(doc.user_data["report_words"]) if word in _SENTENCE_END]:
         previous = index - 1
         if previous in sentence_starts and _is_list_number(text, starts[previous], ends[previous]):
             continue
@@ -212,11 +212,13 @@ class _TargetMatcher:
         forms a finding synonym with the rest of that finding ("pleural" + "effusion") becomes a mention of
         that finding, covering the word alone.
         """
+        candidates = [finding for finding in findings if finding.end - finding.start >= 2 and finding.start >= 2
+                      and words[finding.start - 1].lower() in _COORDINATORS]
+        if not candidates:
+            return findings
         taken = {index for finding in findings for index in range(finding.start, finding.end)}
         added = []
-        for finding in findings:
-            if finding.end - finding.start < 2:
-                continue
+        for finding in candidates:
             head = " ".join(words[index].lower() for index in range(finding.start + 1, finding.end))
             position = finding.start - 1
             while position >= 1 and words[position].lower() in _COORDINATORS:
