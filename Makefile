@@ -13,7 +13,7 @@ help:
 	@echo "Targets:"
 	@echo "  venv     create $(VENV) with $(PYTHON) (3.11+) and install the package with its dev extra"
 	@echo "  test     run the test suite with pytest (fails when no tests ran)"
-	@echo "  demo     build the sample data, register the demo models, record the stream, simulate an A/B test and write both reports"
+	@echo "  demo     build the sample data, register the demo models, record the stream, simulate an A/B test and write the monitoring, A/B and image-with-report reports"
 	@echo "  samples  rebuild the sample CSV files and copy the sample images into data_samples/images/"
 	@echo "  bench    run every benchmarks/bench_*.py"
 	@echo "  lint     run ruff check on the Python sources"

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_modality(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="build the sample data, record a stream, simulate "
-                               "an A/B test and run the monitoring and A/B testing reports")
+                               "an A/B test and run the monitoring, A/B testing and multi-modality reports")
     demo.add_argument("--output-dir", type=Path, help="folder of the executed monitoring report, with the A/B "
                       "report in its ab_testing/ subfolder (default: new folders under papermill_runs/)")
     demo.set_defaults(handler=_run_demo)

@@ -468,3 +468,22 @@ def test_plot_finding_prevalence_draws_one_line_per_finding() -> None:
     with pytest.raises(ValidationError, match="'cyst'"):
         plot_finding_prevalence(prevalence, findings=["cyst"])
     plt.close("all")
+
+
+def test_misspelt_finding_name_is_rejected_with_a_suggestion() -> None:
+    with pytest.raises(ValidationError, match=r"'pleural efusion' \(did you mean 'pleural effusion'\?\)"):
+        report_features(process_report("No effusion."), findings=["pleural efusion"])
+
+
+def test_missing_report_file_given_as_text_gets_a_note() -> None:
+    study = process_study(image("CT"), "reports/missing-0012.txt")
+
+    assert study.report.findings == ()
+    assert any("looks like a file name" in note for note in study.notes)
+
+
+def test_report_folder_names_a_missing_folder(tmp_path: Path) -> None:
+    from workbench.modality.report_features import report_folder
+
+    with pytest.raises(ValidationError, match="nothere: no such folder"):
+        report_folder(tmp_path / "nothere")

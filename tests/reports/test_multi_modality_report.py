@@ -246,3 +246,11 @@ def test_slider_shown_when_interactive(environment):
     executed = output.read_text(encoding="utf-8")
     assert SLIDER_HEADING in executed
     assert WIDGET_MIME_TYPE in executed
+
+
+def test_ct_report_loads_nothing_from_the_web(ct_report):
+    # A shared report is opened anywhere; the page must not fetch scripts from a CDN.
+    html = ct_report["html"]
+
+    assert "cdnjs" not in html
+    assert re.search(r"<script[^>]+src=", html) is None

@@ -32,6 +32,7 @@ the share of each status with a chi-square test, as for any other categorical fe
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +270,8 @@ def report_folder(folder: str | Path, *, pattern: str = "*.txt", findings: Seque
 
     root = Path(folder)
     if not root.is_dir():
-        raise ValidationError(f"{root.name}: not a folder; pass the folder that contains the report files.",
+        problem = "not a folder" if root.exists() else "no such folder"
+        raise ValidationError(f"{root.name}: {problem}; pass the folder that contains the report files.",
                               field="folder", value=root.name)
     names = _checked_names(findings, vocabulary)
     files = sorted(str(PurePosixPath(path.relative_to(root).as_posix())) for path in root.rglob("*")
@@ -298,4 +300,12 @@ def _checked_names(findings: Sequence[str] | None, vocabulary: str | Path | None
     if not names:
         raise ValidationError("findings is empty; pass at least one finding name, or None for all of them.",
                               field="findings", value=[])
+    known = finding_names(vocabulary)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        # A misspelt name would otherwise give a column that is never present, which reads as 0 % prevalence.
+        hints = [f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, known, 1))
+                 else repr(name) for name in unknown]
+        raise ValidationError(f"Unknown finding name(s) {', '.join(hints)}; use names of the vocabulary, or add "
+                              "them to a vocabulary file.", field="findings", value=unknown)
     return names

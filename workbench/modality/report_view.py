@@ -59,7 +59,7 @@ def study_html(study: StudyRecord, *, size: int = 320, window: tuple[float, floa
     return (
         '<div style="display: flex; gap: 1.5em; align-items: flex-start; flex-wrap: wrap">'
         f'<img src="data:image/png;base64,{png}" alt="middle slice of the image" '
-        f'style="max-width: {size}px; image-rendering: pixelated">'
+        f'style="width: {size}px; max-width: 100%">'
         f'<div style="flex: 1; min-width: 20em">{report_html(study.report)}</div>'
         "</div>"
         f'<ul style="margin-top: 1em">{checks}</ul>'

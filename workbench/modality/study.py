@@ -1,4 +1,4 @@
-"""An image and its report together: header-against-report checks, identifiers kept out, one feature row.
+"""An image and its report together: header-against-report checks, identifiers masked, one feature row.
 
 :func:`process_study` reads an image (or takes an :class:`~workbench.modality.record.ImageRecord`) and a
 report (text, bytes, a file path or a :class:`~workbench.modality.report.ReportRecord`) and checks that
@@ -28,10 +28,10 @@ the value). The phrases and codes come from the report vocabulary (keys ``modali
 ``body_regions``, ``body_part_codes``, ``organ_regions`` and ``finding_regions``), which a user file
 extends like the findings.
 
-Patient identity: when the image is a DICOM file, series folder or DICOM bytes, the header's
+Patient identity: the image may be a DICOM file, series folder or DICOM bytes. Then the header's
 PatientName parts, PatientID, OtherPatientIDs, AccessionNumber and PatientBirthDate (in the usual date
-spellings) are looked up in the report text and replaced by ``X`` characters of the same length before the
-report is read, so character offsets still refer to the text as given. The record says how many were
+spellings) are looked up in the report text. Each is replaced by ``X`` characters of the same length
+before the report is read, so character offsets still refer to the text as given. The record says how many were
 replaced, never which.
 """
 
@@ -59,6 +59,8 @@ _OTHER_EXAMINATION = re.compile(
     r"follow[- ]?up|further evaluation|correlation|correlate)\b", re.IGNORECASE)
 _HEADER_SIDES = {"L": "left", "R": "right", "B": "bilateral"}
 _MASK = "X"
+# One word without spaces that ends in a short suffix, such as "reports/0012.txt".
+_PATH_LIKE = re.compile(r"\S+\.[A-Za-z0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,9 @@ def process_study(image: ImageRecord | str | Path | bytes, report: ReportRecord 
         else:
             notes.append("The report text was not searched for the patient's header identifiers, because "
                          "they are only available when a DICOM file, folder or bytes is passed as the image.")
+        if isinstance(text, str) and _looks_like_a_path(text):
+            notes.append("The report text is one word that looks like a file name, but no such file exists, so "
+                         "it was read as text; check the path.")
         report_record = process_report(text, errors=errors, vocabulary=vocabulary)
 
     from workbench.modality.report_vocabulary import load_vocabulary
@@ -317,8 +322,8 @@ def _not_checked(name: str, header: str | None, named: tuple[str, ...], evidence
     return Check(name, "not_checked", header, named, evidence, f"Not checked: {reason}.")
 
 
-def _title_and_technique(all_sentences: tuple[Sentence, ...], kept: list[Sentence]) -> list[Sentence]:
-    """Return the kept sentences of the title (before the first header) and of the technique section.
+def _title_and_technique(all_sentences: tuple[Sentence, ...], readable: list[Sentence]) -> list[Sentence]:
+    """Return the readable sentences of the title (before the first header) and of the technique section.
 
     A report without section headers has only a title; then only its first sentence counts, because a
     report's first line usually names the examination.
@@ -326,8 +331,8 @@ def _title_and_technique(all_sentences: tuple[Sentence, ...], kept: list[Sentenc
     has_sections = any(sentence.section is not None for sentence in all_sentences)
     if not has_sections:
         first = all_sentences[0] if all_sentences else None
-        return [sentence for sentence in kept if sentence is first]
-    return [sentence for sentence in kept if sentence.section in (None, "technique")]
+        return [sentence for sentence in readable if sentence is first]
+    return [sentence for sentence in readable if sentence.section in (None, "technique")]
 
 
 def _named(sentences: list[Sentence], phrases: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -395,6 +400,11 @@ def _names_a_file(text: str) -> bool:
         return Path(text).is_file()
     except (OSError, ValueError):
         return False
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """Tell whether ``text`` is a single word ending in a file suffix such as ``.txt``."""
+    return bool(_PATH_LIKE.fullmatch(text.strip()))
 
 
 def _header_identifiers(source: str | Path | bytes, record: ImageRecord) -> list[str] | None:

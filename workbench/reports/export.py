@@ -14,9 +14,14 @@ from nbconvert import HTMLExporter
 # reads no alt text from output metadata, so every export of a report with figures would log it.
 MISSING_ALT_TEXT_MESSAGE = "Alternative text is missing"
 
+#: nbconvert's "lab" template without the scripts it loads from CDNs (require.js, MathJax, mermaid and the
+#: widget renderer), so that opening a shared report contacts no other host.
+TEMPLATE_NAME = "workbench_offline"
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
 
 def export_html(executed_notebook: Path, html_path: Path, *, show_code: bool) -> None:
-    """Export an executed notebook to a standalone HTML page with nbconvert.
+    """Export an executed notebook to a standalone HTML page with nbconvert, loading nothing from the web.
 
     With ``show_code=False`` the page shows outputs and Markdown cells only, without the ``In [n]:``
     and ``Out[n]:`` prompts. nbconvert's warning that images have no alt text is not logged.
@@ -25,7 +30,8 @@ def export_html(executed_notebook: Path, html_path: Path, *, show_code: bool) ->
 
     hide_code = not show_code
     exporter = HTMLExporter(
-        exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code
+        template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
     )
     with missing_alt_text_filtered(exporter.log):
         body, _ = exporter.from_notebook_node(nb)
