@@ -68,10 +68,11 @@ def test_matching_header_and_report() -> None:
     assert checks(study) == {"modality": "match", "body_part": "match", "laterality": "not_checked"}
     assert study.mismatches == ()
     modality = study.checks[0]
-    assert modality.header == "CT" and modality.report == ("CT",)
+    assert modality.header == "CT"
+    assert modality.report == ("CT",)
 
 
-def test_radiograph_report_on_a_head_ct_mismatches_modality_and_body_part() -> None:
+def test_study_radiograph_report_on_head_ct() -> None:
     study = process_study(image("CT", BodyPartExamined="HEAD"),
                           "Chest radiograph, PA and lateral.\nFindings: No focal consolidation.")
 
@@ -79,7 +80,8 @@ def test_radiograph_report_on_a_head_ct_mismatches_modality_and_body_part() -> N
     assert checks(study)["body_part"] == "mismatch"
     assert [check.name for check in study.mismatches] == ["modality", "body_part"]
     message = study.checks[0].message
-    assert "CT" in message and "radiography" in message
+    assert "CT" in message
+    assert "radiography" in message
 
 
 @pytest.mark.parametrize("code", ["CR", "DX"])
@@ -100,7 +102,7 @@ def test_neighbouring_regions_do_not_mismatch() -> None:
     assert study.checks[1].report == ("abdomen", "pelvis")
 
 
-def test_whole_report_is_read_when_the_title_names_no_region() -> None:
+def test_body_part_without_title_region() -> None:
     report = "Findings: The lung bases are clear. Small hiatal hernia. No hydronephrosis."
     study = process_study(image("CT", BodyPartExamined="ABDOMEN"), report)
 
@@ -116,7 +118,7 @@ def test_title_region_decides_over_an_upper_abdomen_paragraph() -> None:
     assert study.checks[1].report == ("chest",)
 
 
-def test_a_one_line_string_naming_a_file_is_read_as_the_report(tmp_path: Path) -> None:
+def test_study_report_path_as_string(tmp_path: Path) -> None:
     path = tmp_path / "report.txt"
     path.write_text("CT chest. No pneumothorax.", encoding="utf-8")
 
@@ -150,7 +152,7 @@ def test_recommendations_and_comparisons_are_not_the_examination() -> None:
     assert study.checks[0].report == ("radiography",)
 
 
-def test_report_without_headers_reads_only_its_first_sentence_for_the_modality() -> None:
+def test_modality_from_first_sentence_only() -> None:
     report = "Chest radiograph. No pneumothorax. MRI of the knee would help."
     study = process_study(image("CR"), report)
 
@@ -158,7 +160,7 @@ def test_report_without_headers_reads_only_its_first_sentence_for_the_modality()
     assert study.checks[0].report == ("radiography",)
 
 
-def test_the_pronoun_us_is_not_ultrasound() -> None:
+def test_modality_pronoun_us_is_not_ultrasound() -> None:
     study = process_study(image("CT"), "Clinical history: referred to us for cough.\nTechnique: CT of the chest.")
 
     assert study.checks[0].report == ("CT",)
@@ -195,7 +197,7 @@ def test_missing_header_values_are_not_checked() -> None:
 # Inputs -------------------------------------------------------------------------------------------
 
 
-def test_report_record_path_and_bytes_give_the_same_findings(tmp_path: Path) -> None:
+def test_study_report_input_forms(tmp_path: Path) -> None:
     text = "CT chest. No pneumothorax, but there is a small left pleural effusion."
     path = tmp_path / "report.txt"
     path.write_text(text, encoding="utf-8")
@@ -243,7 +245,7 @@ def test_header_identifiers_are_masked_in_the_report(tmp_path: Path) -> None:
     assert checks(study) == {"modality": "match", "body_part": "match", "laterality": "not_checked"}
 
 
-def test_masking_works_on_dicom_bytes_and_leaves_other_words(tmp_path: Path) -> None:
+def test_masking_dicom_bytes(tmp_path: Path) -> None:
     path = dicom_file(tmp_path)
     study = process_study(path.read_bytes(), b"Quokka. CT. No pneumothorax.")
 
@@ -252,7 +254,7 @@ def test_masking_works_on_dicom_bytes_and_leaves_other_words(tmp_path: Path) -> 
     assert study.report.findings[0].name == "pneumothorax"
 
 
-def test_an_image_record_cannot_be_searched_for_identifiers() -> None:
+def test_masking_needs_dicom_header() -> None:
     study = process_study(image("CT"), "CT chest.")
 
     assert study.identifiers_replaced is None
@@ -300,7 +302,7 @@ def _reports(effusions: int, total: int) -> list[str]:
             for index in range(total)]
 
 
-def test_a_shift_in_reported_prevalence_is_detected_as_drift() -> None:
+def test_report_features_prevalence_drift() -> None:
     names = ["pleural effusion", "pneumothorax"]
     reference = report_features_frame((process_report(text) for text in _reports(40, 400)), findings=names)
     current = report_features_frame((process_report(text) for text in _reports(120, 400)), findings=names)
@@ -367,7 +369,7 @@ def test_study_command_text_json_and_exit_status(tmp_path: Path, capsys: pytest.
 # Views --------------------------------------------------------------------------------------------
 
 
-def test_report_html_marks_findings_by_status_and_escapes_text() -> None:
+def test_report_html_marks_and_escapes() -> None:
     from workbench.modality.report_view import STATUS_COLORS, report_html
 
     html_text = report_html(process_report("No pneumothorax <b>. Possible pneumonia. Small effusion & scarring."))

@@ -260,7 +260,7 @@ class _SectionLookup:
 
 
 def _sentence(text: str, start: int, end: int, section_of: _SectionLookup) -> Sentence | None:
-    """The sentence between two character offsets without surrounding white space; None when blank."""
+    """Return the sentence between two character offsets without surrounding white space, or None when blank."""
     raw = text[start:end]
     stripped = raw.strip()
     if not stripped:

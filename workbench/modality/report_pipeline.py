@@ -146,8 +146,8 @@ def _is_list_number(text: str, start: int, end: int) -> bool:
 class _TargetMatcher:
     """Match the vocabulary's phrases, keeping the longest of overlapping matches of each kind.
 
-    One PhraseMatcher holds every kind, with match ids ``"<kind>|<label>"``, because each matcher call
-    walks the whole Doc; the kinds are told apart afterwards from a table of match ids.
+    One PhraseMatcher contains every kind, with match ids ``"<kind>|<label>"``, because each matcher call
+    walks the whole Doc. A table of match ids then gives each match its kind.
     """
 
     def __init__(self, nlp: Language, vocabulary: Vocabulary) -> None:
@@ -197,8 +197,8 @@ class _TargetMatcher:
 
         doc.user_data["report_matches"] = matches
         doc.user_data["report_anatomy_entries"] = self.anatomy
-        # Spans for displaCy and other spaCy tools; run_pipeline leaves them out, as process_report reads
-        # only the matches and creating spans took a fifth of this component's time.
+        # Spans for displaCy and other spaCy tools. run_pipeline leaves them out, because process_report
+        # reads only the matches and creating spans took a fifth of this component's time.
         if doc.user_data.get("report_spacy_annotations", True):
             doc.spans["report_findings"] = [Span(doc, m.start, m.end, label=m.label) for m in matches["findings"]]
         return doc
@@ -207,29 +207,29 @@ class _TargetMatcher:
     def _elided(self, words: list[str], findings: list[Mention]) -> list[Mention]:
         """Add the findings whose head noun is left out before a coordinated one.
 
-        In "no pleural or pericardial effusion", "pleural" stands for "pleural effusion": walking back from
-        a finding of two or more words over "or", "and", "/" or "," and a word before each, every word that
-        forms a finding synonym with the rest of that finding ("pleural" + "effusion") becomes a mention of
-        that finding, covering the word alone.
+        In "no pleural or pericardial effusion", "pleural" means "pleural effusion". The walk starts at a
+        finding of two or more words and goes back over "or", "and", "/" or "," and the word before each.
+        Every such word that forms a finding synonym with the rest of that finding ("pleural" + "effusion")
+        becomes a mention of that finding, covering the word alone.
         """
         candidates = [finding for finding in findings if finding.end - finding.start >= 2 and finding.start >= 2
                       and words[finding.start - 1].lower() in _COORDINATORS]
         if not candidates:
             return findings
-        taken = {index for finding in findings for index in range(finding.start, finding.end)}
+        covered = {index for finding in findings for index in range(finding.start, finding.end)}
         added = []
         for finding in candidates:
             head = " ".join(words[index].lower() for index in range(finding.start + 1, finding.end))
             position = finding.start - 1
             while position >= 1 and words[position].lower() in _COORDINATORS:
                 modifier = position - 1
-                if modifier in taken or words[modifier] in _COORDINATORS:
+                if modifier in covered or words[modifier] in _COORDINATORS:
                     break
                 name = self.phrases.get(f"{words[modifier].lower()} {head}")
                 if name is None:
                     break
                 added.append(Mention(name, modifier, modifier + 1))
-                taken.add(modifier)
+                covered.add(modifier)
                 # ", or" joins like "or": step over the comma as well.
                 position = modifier - 1
                 if position >= 1 and words[position] == "," and words[position - 1].lower() in ("or", "and"):

@@ -48,9 +48,9 @@ class ReportTokenizer:
 
     def __init__(self, vocab: Vocab, abbreviations: Iterable[str] = ()) -> None:
         self.vocab = vocab
-        kept = sorted({word.lower() for word in abbreviations if word.strip()}, key=len, reverse=True)
-        alternatives = "|".join(re.escape(word) for word in kept)
-        longest = max((len(word) for word in kept), default=0)
+        ordered = sorted({word.lower() for word in abbreviations if word.strip()}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(word) for word in ordered)
+        longest = max((len(word) for word in ordered), default=0)
         token = _TOKEN.format(abbreviations=_ABBREVIATIONS.format(longest=longest, alternatives=alternatives)
                               if alternatives else "")
         self.pattern = re.compile(_PATTERN.format(token=token))

@@ -31,8 +31,8 @@ extends like the findings.
 Patient identity: the image may be a DICOM file, series folder or DICOM bytes. Then the header's
 PatientName parts, PatientID, OtherPatientIDs, AccessionNumber and PatientBirthDate (in the usual date
 spellings) are looked up in the report text. Each is replaced by ``X`` characters of the same length
-before the report is read, so character offsets still refer to the text as given. The record says how many were
-replaced, never which.
+before the report is read, so character offsets still refer to the text as given. The record counts the
+replacements and never names them.
 """
 
 from __future__ import annotations
