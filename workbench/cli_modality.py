@@ -217,7 +217,7 @@ def _study(args: argparse.Namespace, settings: Settings) -> int:
                           errors="replace" if args.replace_invalid else "strict", vocabulary=args.vocabulary,
                           allow_gaps=args.allow_gaps)
     if args.json:
-        _print_json(study.to_dict())
+        _print_json(study.to_dict(vocabulary=args.vocabulary))
     else:
         print(study_summary(study))
     if args.fail_on_mismatch and study.mismatches:

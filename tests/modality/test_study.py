@@ -489,3 +489,14 @@ def test_report_folder_names_a_missing_folder(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="nothere: no such folder"):
         report_folder(tmp_path / "nothere")
+
+
+def test_report_features_with_user_vocabulary(tmp_path: Path) -> None:
+    vocabulary = tmp_path / "extra.json"
+    vocabulary.write_text(json.dumps({"findings": {"granuloma": ["granuloma", "granulomas"]}}), encoding="utf-8")
+    records = [process_report("Calcified granuloma.", vocabulary=vocabulary), process_report("No nodule.")]
+
+    frame = report_features_frame(records, findings=["granuloma", "nodule"], vocabulary=vocabulary)
+
+    assert list(frame["finding_granuloma"]) == ["present", "not_mentioned"]
+    assert list(frame["finding_nodule"]) == ["not_mentioned", "negated"]

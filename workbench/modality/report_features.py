@@ -97,7 +97,7 @@ def report_features_frame(records: Iterable[ReportRecord], *, findings: Sequence
                           vocabulary: str | Path | None = None) -> pd.DataFrame:
     """Return one row of :func:`report_features` per record, as a DataFrame of object columns."""
     names = _checked_names(findings, vocabulary)
-    rows = [report_features(record, findings=names) for record in records]
+    rows = [report_features(record, findings=names, vocabulary=vocabulary) for record in records]
     columns = [finding_column(name) for name in names]
     return pd.DataFrame(rows, columns=columns).astype(object)
 
@@ -284,7 +284,7 @@ def report_folder(folder: str | Path, *, pattern: str = "*.txt", findings: Seque
         except (OSError, ValidationError) as error:
             failures.append((relative, str(error)))
             continue
-        rows.append({"path": relative, **report_features(record, findings=names)})
+        rows.append({"path": relative, **report_features(record, findings=names, vocabulary=vocabulary)})
     columns = ["path", *(finding_column(name) for name in names)]
     return ReportFolderResult(features=pd.DataFrame(rows, columns=columns).astype(object),
                               failures=tuple(failures))

@@ -123,15 +123,20 @@ class StudyRecord:
         """The checks whose result is ``mismatch``."""
         return tuple(check for check in self.checks if check.result == "mismatch")
 
-    def to_dict(self, *, findings: list[str] | None = None) -> dict[str, Any]:
-        """Return JSON-ready values: image (without pixels), report, checks, mismatches and features."""
+    def to_dict(self, *, findings: list[str] | None = None,
+                vocabulary: str | Path | None = None) -> dict[str, Any]:
+        """Return JSON-ready values: image (without pixels), report, checks, mismatches and features.
+
+        ``findings`` and ``vocabulary`` choose the finding columns of the features, as in
+        :func:`study_features`.
+        """
         return {
             "image": self.image.to_dict(),
             "report": self.report.to_dict(),
             "checks": [check.to_dict() for check in self.checks],
             "mismatches": [check.name for check in self.mismatches],
             "identifiers_replaced": self.identifiers_replaced,
-            "features": study_features(self, findings=findings),
+            "features": study_features(self, findings=findings, vocabulary=vocabulary),
             "notes": list(self.notes),
         }
 
@@ -218,17 +223,20 @@ def process_study(image: ImageRecord | str | Path | bytes, report: ReportRecord 
                        notes=tuple(notes))
 
 
-def study_features(study: StudyRecord, *, findings: list[str] | None = None) -> dict[str, Any]:
+def study_features(study: StudyRecord, *, findings: list[str] | None = None,
+                   vocabulary: str | Path | None = None) -> dict[str, Any]:
     """Return one monitoring row: image features, ``finding_`` columns and a ``<check>_check`` column each.
 
-    The check columns hold ``match``, ``mismatch`` or ``not_checked``, so the share of mismatched studies
+    ``findings`` and ``vocabulary`` choose the finding columns as in
+    :func:`~workbench.modality.report_features.report_features`. The check columns contain ``match``,
+    ``mismatch`` or ``not_checked``, so the share of mismatched studies
     can be baselined and drift-checked as a categorical feature.
     """
     from workbench.modality.features import image_features
     from workbench.modality.report_features import report_features
 
     row = dict(image_features(study.image))
-    row.update(report_features(study.report, findings=findings))
+    row.update(report_features(study.report, findings=findings, vocabulary=vocabulary))
     row.update({f"{check.name}_check": check.result for check in study.checks})
     return row
 
@@ -453,7 +461,11 @@ def _identifier_strings(ds: Any) -> list[str]:
 
 
 def _mask_identifiers(text: str | bytes, identifiers: list[str]) -> tuple[str | bytes, int]:
-    """Replace each identifier in ``text`` by as many ``X`` as it has characters; return the count."""
+    """Replace each identifier in ``text`` by as many ``X`` as it has characters; return the count.
+
+    NOTE: a name part that is also a report word (a surname such as "Mass") is masked wherever the word
+    appears, so a finding of that name is lost. Privacy comes first here.
+    """
     if not identifiers:
         return text, 0
     was_bytes = isinstance(text, bytes | bytearray)
