@@ -338,6 +338,8 @@ def test_finding_prevalence_checks_lengths_and_status() -> None:
         finding_prevalence(frame, ["2026-11-02", "2026-11-03"])
     with pytest.raises(ValidationError, match="'positive'"):
         finding_prevalence(frame, ["2026-11-02"], status="positive")
+    with pytest.raises(ValidationError, match="freq='weekly'"):
+        finding_prevalence(frame, ["2026-11-02"], freq="weekly")
 
 
 # Command ------------------------------------------------------------------------------------------

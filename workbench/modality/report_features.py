@@ -132,8 +132,8 @@ def finding_prevalence(frame: pd.DataFrame, timestamps: Sequence[Any] | pd.Serie
     Raises
     ------
     ValidationError
-        ``status`` is unknown, the lengths differ, a timestamp cannot be parsed, or ``frame`` has no
-        ``finding_`` column.
+        ``status`` or ``freq`` is invalid, the lengths differ, a timestamp cannot be parsed, or ``frame``
+        has no ``finding_`` column.
     """
     if status not in FINDING_VALUES:
         raise ValidationError(f"status={status!r} is not a finding value; use one of {FINDING_VALUES}.",
@@ -142,6 +142,11 @@ def finding_prevalence(frame: pd.DataFrame, timestamps: Sequence[Any] | pd.Serie
     if not columns:
         raise ValidationError("The frame has no finding_ column; build it with report_features_frame.",
                               field="frame", value=list(frame.columns)[:5])
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as error:
+        raise ValidationError(f"freq={freq!r} is not a pandas offset alias; use one such as '1D', '7D' or "
+                              "'MS'.", field="freq", value=freq) from error
     if len(timestamps) != len(frame):
         raise ValidationError(f"Got {len(timestamps)} timestamps for {len(frame)} reports; pass one per row.",
                               field="timestamps", value=len(timestamps))
