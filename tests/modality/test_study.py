@@ -173,6 +173,8 @@ def test_modality_pronoun_us_is_not_ultrasound() -> None:
     # A negated finding on the other side does not name a side of this study.
     ("L", "Findings: No right pleural effusion.", "not_checked"),
     ("B", "Findings: Small right pleural effusion.", "not_checked"),
+    # A historical finding on the other side says nothing about this image.
+    ("L", "Findings: History of right rib fracture.", "not_checked"),
 ])
 def test_laterality(header: str, report: str, expected: str) -> None:
     study = process_study(image("MG", BodyPartExamined="CHEST", ImageLaterality=header), report)

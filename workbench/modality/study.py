@@ -17,8 +17,8 @@ they describe the same examination:
     clear" in an abdominal CT).
 ``laterality``
     the header's Laterality or ImageLaterality (``L`` or ``R``) against the sides of the findings that
-    are not negated and the side words of the title and technique. A mismatch is reported when the report
-    names only the other side.
+    are neither negated nor historical, and the side words of the title and technique. A mismatch is
+    reported when the report names only the other side.
 
 Sentences of the comparison section and sentences that compare or recommend ("prior", "previous",
 "recommend", "follow-up") are left out of every check, because they name other examinations.
@@ -304,7 +304,9 @@ def _check_laterality(record: ImageRecord, report: ReportRecord, sentences: list
     named, evidence = _named(sentences, words.laterality)
     sides = set(named)
     for finding in report.findings:
-        if finding.status != "negated" and finding.laterality:
+        # A negated, historical or compared finding says nothing about the side of this image.
+        if (finding.status != "negated" and not finding.historical and finding.section != "comparison"
+                and finding.laterality):
             sides.add(finding.laterality)
             evidence = (*evidence, finding.text)[:5]
     named_sides = tuple(sorted(sides))
