@@ -164,16 +164,12 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _read_report(name: str) -> bytes:
-    from workbench.errors import ValidationError
+    from workbench.modality.report import read_report_file
 
     if name == "-":
         return sys.stdin.buffer.read()
-    path = Path(name)
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"{path.name}: {exc.strerror or type(exc).__name__}; pass a readable report "
-                              "file, or - for standard input.", field="path", value=path.name) from exc
+    return read_report_file(Path(name), field="path",
+                            fix="pass a readable report file, or - for standard input")
 
 
 def _reports(args: argparse.Namespace, settings: Settings) -> int:

@@ -173,7 +173,7 @@ def test_modality_pronoun_us_is_not_ultrasound() -> None:
     # A negated finding on the other side does not name a side of this study.
     ("L", "Findings: No right pleural effusion.", "not_checked"),
     ("B", "Findings: Small right pleural effusion.", "not_checked"),
-    # A historical finding on the other side says nothing about this image.
+    # A historical finding on the other side does not show the side of this image.
     ("L", "Findings: History of right rib fracture.", "not_checked"),
 ])
 def test_laterality(header: str, report: str, expected: str) -> None:
@@ -378,7 +378,8 @@ def test_report_html_marks_and_escapes() -> None:
 
     html_text = report_html(process_report("No pneumothorax <b>. Possible pneumonia. Small effusion & scarring."))
 
-    assert "&lt;b&gt;" in html_text and "<b>" not in html_text
+    assert "&lt;b&gt;" in html_text
+    assert "<b>" not in html_text
     assert html_text.count('<mark class="entity"') == 3
     for status in ("NEGATED", "UNCERTAIN", "PRESENT"):
         assert STATUS_COLORS[status] in html_text
@@ -481,7 +482,7 @@ def test_misspelt_finding_name_is_rejected_with_a_suggestion() -> None:
         report_features(process_report("No effusion."), findings=["pleural efusion"])
 
 
-def test_missing_report_file_given_as_text_gets_a_note() -> None:
+def test_study_missing_report_path_note() -> None:
     study = process_study(image("CT"), "reports/missing-0012.txt")
 
     assert study.report.findings == ()

@@ -198,6 +198,18 @@ def process_report(text: str | bytes | Path, *, errors: str = "strict",
                         text=decoded)
 
 
+def read_report_file(path: Path, *, field: str = "text", fix: str = "pass a readable report file") -> bytes:
+    """Return the bytes of a report file, raising ValidationError with its base name when it cannot be read.
+
+    The message names the file by its base name only, because folder names may contain a patient's name.
+    """
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ValidationError(f"{path.name}: {error.strerror or type(error).__name__}; {fix}.", field=field,
+                              value=path.name) from error
+
+
 def _decode(text: str | bytes | Path, errors: str) -> tuple[str, list[str]]:
     """Decode ``text`` as UTF-8, raising on invalid bytes or replacing them, as set by ``errors``."""
     if errors not in _ERROR_MODES:
@@ -206,11 +218,7 @@ def _decode(text: str | bytes | Path, errors: str) -> tuple[str, list[str]]:
     if isinstance(text, str):
         return text, []
     if isinstance(text, Path):
-        try:
-            text = text.read_bytes()
-        except OSError as error:
-            raise ValidationError(f"{text.name}: {error.strerror or type(error).__name__}; pass a readable "
-                                  "report file.", field="text", value=text.name) from error
+        text = read_report_file(text)
     if not isinstance(text, (bytes, bytearray)):
         raise ValidationError(f"The report must be str, bytes or pathlib.Path, got {type(text).__name__}; pass "
                               "the report text, its UTF-8 bytes or the path of its file.", field="text",

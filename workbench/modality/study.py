@@ -47,7 +47,7 @@ from typing import Any
 
 from workbench.errors import ValidationError
 from workbench.modality.record import ImageRecord
-from workbench.modality.report import ReportRecord, Sentence, process_report
+from workbench.modality.report import ReportRecord, Sentence, process_report, read_report_file
 
 __all__ = ["Check", "StudyRecord", "process_study", "study_features"]
 
@@ -304,7 +304,7 @@ def _check_laterality(record: ImageRecord, report: ReportRecord, sentences: list
     named, evidence = _named(sentences, words.laterality)
     sides = set(named)
     for finding in report.findings:
-        # A negated, historical or compared finding says nothing about the side of this image.
+        # A negated, historical or compared finding does not show the side of this image.
         if (finding.status != "negated" and not finding.historical and finding.section != "comparison"
                 and finding.laterality):
             sides.add(finding.laterality)
@@ -393,11 +393,7 @@ def _report_text(report: str | bytes | Path, errors: str) -> str | bytes:
     if isinstance(report, str | bytes | bytearray):
         return report
     if isinstance(report, Path):
-        try:
-            return report.read_bytes()
-        except OSError as error:
-            raise ValidationError(f"{report.name}: {error.strerror or type(error).__name__}; pass a readable "
-                                  "report file.", field="report", value=report.name) from error
+        return read_report_file(report, field="report")
     raise ValidationError(f"report must be a ReportRecord, str, bytes or pathlib.Path, got {type(report).__name__}.",
                           field="report", value=type(report).__name__)
 
